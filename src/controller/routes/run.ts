@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { HttpError } from '../../errors.ts';
+import type { RunMessage } from '../../contracts/runMessage.ts';
+import { readJson } from '../multipart.ts';
+import { resolveLimits } from '../limits.ts';
+import type { ControllerDeps } from '../deps.ts';
+
+const MAX_RUN_BODY = 6 * 1024 * 1024;
+
+function pending(ctx: Context, requestId: string, base: string): void {
+  ctx.status = 202;
+  ctx.set('Location', `${base}/runs/${requestId}`);
+  ctx.body = { requestId, status: 'PENDING', location: `${base}/runs/${requestId}` };
+}
+
+/** POST /run: queue a run; wait for its result up to the wait budget, else answer 202. */
+export function runRoutes(router: Router, deps: ControllerDeps): void {
+  router.post('/run', async (ctx) => {
+    const body = await readJson(ctx.req, MAX_RUN_BODY);
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new HttpError(400, 'INVALID_BODY', 'the body must be a JSON object like {"functionId":"…","inputData":{}}');
+    }
+    const req = body as Record<string, unknown>;
+    if (typeof req.functionId !== 'string' || req.functionId.trim() === '') {
+      throw new HttpError(400, 'MISSING_FUNCTION_ID', '"functionId" is missing; send the id that POST /upload returned');
+    }
+    if (req.version !== undefined && (typeof req.version !== 'number' || !Number.isInteger(req.version) || req.version < 1)) {
+      throw new HttpError(400, 'INVALID_VERSION', '"version" must be a whole number from 1');
+    }
+    if (req.async !== undefined && typeof req.async !== 'boolean') throw new HttpError(400, 'INVALID_ASYNC', '"async" must be true or false');
+
+    const functionId = req.functionId.trim();
+    const fn = await deps.functions.get(functionId);
+    if (!fn) throw new HttpError(404, 'FUNCTION_NOT_FOUND', `no function ${functionId}; upload one with POST /upload or list them with GET /functions`);
+    const versionNumber = (req.version as number | undefined) ?? fn.latestVersion;
+    const version = await deps.functions.getVersion(functionId, versionNumber);
+    if (!version) throw new HttpError(404, 'VERSION_NOT_FOUND', `function ${functionId} has no version ${versionNumber}; the latest is ${fn.latestVersion}`);
+    const limits = resolveLimits(deps.limits, { timeoutMs: req.timeoutMs, memoryMb: req.memoryMb }, version);
+
+    const message: RunMessage = {
+      requestId: randomUUID(),
+      functionId,
+      version: version.version,
+      runtime: version.runtime,
+      s3Bucket: deps.codeBucket,
+      s3Key: version.codeKey,
+      sha256: version.sha256,
+      ...limits,
+      inputData: req.inputData ?? {},
+      enqueuedAt: new Date().toISOString(),
+    };
+    const log = deps.log.child({ requestId: message.requestId, functionId });
+    await deps.runState.queued(message);
+    await deps.queue.send(message);
+    log.info({ version: message.version, async: req.async === true }, 'run queued');
+
+    const base = deps.limits.publicUrl || ctx.origin;
+    if (req.async === true) return pending(ctx, message.requestId, base);
+    const closed = new AbortController();
+    ctx.req.on('close', () => closed.abort());
+    const result = await deps.bus.read(message.requestId, deps.limits.waitBudgetMs, closed.signal);
+    if (!result) {
+      log.info({ waitBudgetMs: deps.limits.waitBudgetMs }, 'wait budget spent; answering 202');
+      return pending(ctx, message.requestId, base);
+    }
+    ctx.body = result;
+  });
+
+  router.get('/runs/:requestId', async (ctx) => {
+    const { requestId } = ctx.params as { requestId: string };
+    const result = await deps.bus.peek(requestId);
+    if (result) {
+      ctx.body = result;
+      return;
+    }
+    const state = await deps.runState.get(requestId);
+    if (!state) throw new HttpError(404, 'RUN_NOT_FOUND', `no run ${requestId}: the id is wrong, or its result expired`);
+    ctx.body = state;
+  });
+}

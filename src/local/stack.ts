@@ -1,0 +1,71 @@
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import { RUNTIME_NAMES, type RuntimeName } from '../contracts/runtimes.ts';
+import { startController, type RunningController } from '../controller/main.ts';
+import { startWorker, type RunningWorker } from '../worker/main.ts';
+import { createS3Client, ensureBuckets } from '../storage/s3.ts';
+import { createSqsClient, resolveQueueUrl } from '../queue/sqs.ts';
+import { ensureDocker, startAwsEmulators, startRedis, type Service } from './services.ts';
+import { ensureRuntimeImages } from './images.ts';
+
+export interface LocalStack {
+  config: Config;
+  controller: RunningController;
+  worker: RunningWorker;
+  redisUrl: string;
+  s3Url: string;
+  sqsUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface LocalStackOptions {
+  runtimes?: RuntimeName[];
+}
+
+/**
+ * The whole platform on one machine: Redis, S3 + SQS emulators, the Docker engine and runtime
+ * images, one controller and one worker. Uses what the config points at (REDIS_URL, an AWS
+ * endpoint) and starts the rest. Stops, in reverse order, only what it started.
+ */
+export async function startLocalStack(base: Config, log: Logger, options: LocalStackOptions = {}): Promise<LocalStack> {
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err: Error) => log.warn({ err }, 'stop failed'));
+  };
+  try {
+    const config: Config = structuredClone(base);
+    const docker = await ensureDocker(config.worker.dockerSocket, config.stateDir, log);
+    stops.push(docker.stop);
+    await ensureRuntimeImages(docker.docker, options.runtimes ?? RUNTIME_NAMES, { stateDir: config.stateDir }, log);
+
+    if (!config.redis.url) {
+      const redis: Service = await startRedis(config.stateDir, log);
+      stops.push(redis.stop);
+      config.redis.url = redis.url;
+    }
+    let s3Url = config.aws.endpoint;
+    let sqsUrl = config.aws.sqsEndpoint || config.aws.endpoint;
+    if (!config.aws.endpoint) {
+      const aws = await startAwsEmulators(config.stateDir, [config.storage.codeBucket, config.storage.userDataBucket], log);
+      stops.push(aws.sqs.stop, aws.s3.stop);
+      config.aws = { ...config.aws, endpoint: aws.s3.url, sqsEndpoint: aws.sqs.url, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true };
+      s3Url = aws.s3.url;
+      sqsUrl = aws.sqs.url;
+    }
+    const s3 = createS3Client(config.aws);
+    await ensureBuckets(s3, [config.storage.codeBucket, config.storage.userDataBucket]);
+    s3.destroy();
+    const sqs = createSqsClient(config.aws);
+    config.queue.url = await resolveQueueUrl(sqs, config.queue, true);
+    sqs.destroy();
+
+    const worker = await startWorker(config, log.child({ component: 'worker' }));
+    stops.push(() => worker.stop());
+    const controller = await startController(config, log.child({ component: 'controller' }));
+    stops.push(() => controller.stop());
+    return { config, controller, worker, redisUrl: config.redis.url, s3Url, sqsUrl, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,44 @@
+import type { RunMessage } from '../../contracts/runMessage.ts';
+import type { RunStatus } from '../../contracts/result.ts';
+import { RUNTIMES } from '../../contracts/runtimes.ts';
+import type { Sandbox, SandboxReport } from '../../sandbox/ports.ts';
+import type { StageContext } from './types.ts';
+
+export interface ExecuteDeps extends StageContext {
+  sandbox: Sandbox;
+}
+
+export interface ExecuteOutput {
+  status: RunStatus;
+  report: SandboxReport;
+}
+
+/** What the report means for the caller. OOM comes from the engine's flag, never from exit 137. */
+export function statusOf(report: SandboxReport): RunStatus {
+  if (report.oomKilled) return 'OOM';
+  if (report.timedOut) return 'TIMEOUT';
+  return report.exitCode === 0 ? 'SUCCESS' : 'FAILED';
+}
+
+/** Runs the function once in the sandbox, under the run's limits. */
+export async function execute(input: { message: RunMessage; workspaceDir: string }, deps: ExecuteDeps): Promise<ExecuteOutput> {
+  const { message } = input;
+  const runtime = RUNTIMES[message.runtime];
+  const report = await deps.sandbox.run(
+    {
+      requestId: message.requestId,
+      functionId: message.functionId,
+      image: runtime.image,
+      workspaceDir: input.workspaceDir,
+      command: runtime.command,
+      compile: runtime.compile,
+      input: message.inputData ?? null,
+      timeoutMs: message.timeoutMs,
+      memoryMb: message.memoryMb,
+    },
+    deps.signal,
+  );
+  const status = statusOf(report);
+  deps.log.info({ stage: 'execute', status, exitCode: report.exitCode, durationMillis: report.durationMillis, peakMemoryBytes: report.peakMemoryBytes }, 'code ran');
+  return { status, report };
+}
