@@ -20,6 +20,8 @@ export interface LocalStack {
 
 export interface LocalStackOptions {
   runtimes?: RuntimeName[];
+  /** Where built root filesystems are cached; defaults to the state directory. */
+  imageCacheDir?: string;
 }
 
 /**
@@ -36,7 +38,7 @@ export async function startLocalStack(base: Config, log: Logger, options: LocalS
     const config: Config = structuredClone(base);
     const docker = await ensureDocker(config.worker.dockerSocket, config.stateDir, log);
     stops.push(docker.stop);
-    await ensureRuntimeImages(docker.docker, options.runtimes ?? RUNTIME_NAMES, { stateDir: config.stateDir }, log);
+    await ensureRuntimeImages(docker.docker, options.runtimes ?? RUNTIME_NAMES, { stateDir: options.imageCacheDir ?? config.stateDir }, log);
 
     if (!config.redis.url) {
       const redis: Service = await startRedis(config.stateDir, log);

@@ -102,7 +102,7 @@ export function createIngress(deps: IngressDeps): Ingress {
       for (const c of consumers) c.start();
     },
     async stop(timeoutMs) {
-      for (const c of consumers) c.stop();
+      for (const c of consumers) c.stop({ abort: true });
       const deadline = Date.now() + timeoutMs;
       while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     },

@@ -56,7 +56,8 @@ export function runRoutes(router: Router, deps: ControllerDeps): void {
     await deps.queue.send(message);
     log.info({ version: message.version, async: req.async === true }, 'run queued');
 
-    const base = deps.limits.publicUrl || ctx.origin;
+    // Relative unless the operator names the public URL (behind a proxy the Host header may lie).
+    const base = deps.limits.publicUrl;
     if (req.async === true) return pending(ctx, message.requestId, base);
     const closed = new AbortController();
     ctx.req.on('close', () => closed.abort());
