@@ -40,11 +40,11 @@ export function fromRedisRunState(redis: Redis, config: { keyPrefix: string; ttl
         .exec();
     },
     async stage(requestId, stage) {
-      await redis.hset(key(requestId), { status: 'RUNNING', stage, updatedAt: new Date().toISOString() });
+      // EXPIRE again: a state written after the key expired must not live forever.
+      await redis.multi().hset(key(requestId), { status: 'RUNNING', stage, updatedAt: new Date().toISOString() }).expire(key(requestId), config.ttlSeconds).exec();
     },
     async finish(requestId) {
-      await redis.hset(key(requestId), { status: 'DONE', updatedAt: new Date().toISOString() });
-      await redis.hdel(key(requestId), 'stage');
+      await redis.multi().hset(key(requestId), { status: 'DONE', updatedAt: new Date().toISOString() }).hdel(key(requestId), 'stage').expire(key(requestId), config.ttlSeconds).exec();
     },
     async get(requestId) {
       const h = await redis.hgetall(key(requestId));

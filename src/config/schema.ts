@@ -30,7 +30,13 @@ export const configSchema = z.object({
     outputPrefix: z.string().min(1),
     outputUrlExpirySeconds: int(1, 604800),
   }),
-  queue: z.object({ name: z.string().min(1), url: z.string(), visibilityTimeoutSeconds: int(1, 43200) }),
+  queue: z.object({
+    name: z.string().min(1),
+    url: z.string(),
+    deadLetterName: z.string().min(1),
+    deadLetterUrl: z.string(),
+    visibilityTimeoutSeconds: int(1, 43200),
+  }),
   runs: z.object({
     defaultTimeoutMs: int(100),
     defaultMemoryMb: int(6),
@@ -45,9 +51,30 @@ export const configSchema = z.object({
     cpus: z.coerce.number().positive(),
     pidsLimit: int(8),
     workspaceSizeMb: int(1),
+    tmpSizeMb: int(1),
+    maxOutputFiles: int(0),
+    maxOutputBytes: int(0),
+    stageAttempts: int(1, 50),
+    stageBackoffMs: int(1),
+    jobLockMs: int(1000),
+    codeCacheBytes: int(0),
+    callbackAttempts: int(1, 50),
+    callbackBackoffMs: int(1),
     stdoutCapBytes: int(1024),
     stderrCapBytes: int(1024),
     shutdownGraceMs: int(0),
+  }),
+  /** Warm containers: one function version's containers are reused for its next runs. */
+  warm: z.object({
+    perFunction: int(0),
+    maxContainers: int(0),
+    idleTtlMs: int(0),
+  }),
+  /** What an uploaded ZIP may hold; checked at POST /upload and again by fetch-code. */
+  packages: z.object({
+    maxEntries: int(1),
+    maxUncompressedBytes: int(1),
+    maxCompressionRatio: z.coerce.number().min(1),
   }),
 });
 

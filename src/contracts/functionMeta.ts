@@ -21,3 +21,8 @@ export interface FunctionMeta {
   createdAt: string;
   updatedAt: string;
 }
+
+/** Where a version's code lives in the code bucket (design.md, fixed): functions/{functionId}/v{version}.zip. */
+export function codeKeyFor(functionId: string, version: number): string {
+  return `functions/${functionId}/v${version}.zip`;
+}

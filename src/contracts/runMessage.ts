@@ -14,6 +14,8 @@ export const runMessageSchema = z.object({
   inputData: z.unknown(),
   sha256: z.string().optional(),
   enqueuedAt: z.string().optional(),
+  /** Where the final result is POSTed (retried with backoff), besides the result stream. */
+  callbackUrl: z.string().url().optional(),
 });
 
 export type RunMessage = z.infer<typeof runMessageSchema> & { runtime: import('./runtimes.ts').RuntimeName };

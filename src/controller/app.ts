@@ -6,6 +6,7 @@ import { uploadRoutes } from './routes/upload.ts';
 import { runRoutes } from './routes/run.ts';
 import { functionRoutes } from './routes/functions.ts';
 import { healthRoutes } from './routes/health.ts';
+import { eventRoutes } from './routes/events.ts';
 
 /** The HTTP API. Errors leave as `{ error: { code, message } }` with the status they carry. */
 export function createApp(deps: ControllerDeps, extra: Koa.Middleware[] = []): Koa {
@@ -33,6 +34,7 @@ export function createApp(deps: ControllerDeps, extra: Koa.Middleware[] = []): K
   const router = new Router();
   uploadRoutes(router, deps);
   runRoutes(router, deps);
+  eventRoutes(router, deps);
   functionRoutes(router, deps);
   healthRoutes(router, deps);
   for (const mw of extra) app.use(mw);

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { connectRedis } from '../redis.ts';
 import { fromRedis } from '../bus/resultBus.ts';
 import { fromRedisRunState } from '../bus/runState.ts';
+import { fromRedisIdempotency } from '../bus/idempotency.ts';
 import { checkWorkersDocker } from '../bus/heartbeat.ts';
 import { fromRedisFunctions } from '../catalogue/functions.ts';
 import { createS3Client, fromS3Code, fromS3Outputs } from '../storage/s3.ts';
@@ -21,8 +22,8 @@ export interface RunningController {
 /** Wires the controller from config: the only place on this side that chooses adapters. */
 export async function startController(config: Config, log: Logger): Promise<RunningController> {
   const redisUrl = config.redis.url || 'redis://127.0.0.1:6379';
-  const redis = connectRedis(redisUrl, 'controller');
-  const subscriber = connectRedis(redisUrl, 'controller-sub');
+  const redis = connectRedis(redisUrl, 'controller', log);
+  const subscriber = connectRedis(redisUrl, 'controller-sub', log);
   const s3 = createS3Client(config.aws);
   const sqs = createSqsClient(config.aws);
   const queueUrl = await resolveQueueUrl(sqs, config.queue);
@@ -35,12 +36,14 @@ export async function startController(config: Config, log: Logger): Promise<Runn
     {
       log,
       limits: { ...config.runs, waitBudgetMs: config.controller.waitBudgetMs, maxUploadBytes: config.controller.maxUploadBytes, publicUrl: config.controller.publicUrl },
+      packageLimits: config.packages,
       codeBucket: config.storage.codeBucket,
       functions: fromRedisFunctions(redis, { keyPrefix: prefix }),
       codeStore,
       queue,
       bus: fromRedis(redis, subscriber, config.results),
       runState: fromRedisRunState(redis, { keyPrefix: prefix, ttlSeconds: config.results.ttlSeconds }),
+      idempotency: fromRedisIdempotency(redis, { keyPrefix: prefix, ttlSeconds: config.results.ttlSeconds }),
       checks: {
         redis: async () => void (await redis.ping()),
         sqs: () => queue.ping(),

@@ -13,11 +13,11 @@ export interface Service {
 }
 
 /** redis-server as a child, data (append-only file) under stateDir/redis. */
-export async function startRedis(stateDir: string, log: Logger): Promise<Service> {
+export async function startRedis(stateDir: string, log: Logger, fixedPort?: number): Promise<Service> {
   const binary = requireBinary('redis-server', 'redis-server', log);
   const dir = path.join(stateDir, 'redis');
   await mkdir(dir, { recursive: true });
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const logFile = path.join(dir, 'redis.log');
   const child = startDaemon(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--daemonize', 'no', '--protected-mode', 'yes'], logFile);
   const url = `redis://127.0.0.1:${port}`;

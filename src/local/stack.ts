@@ -11,7 +11,7 @@ import { ensureRuntimeImages } from './images.ts';
 export interface LocalStack {
   config: Config;
   controller: RunningController;
-  worker: RunningWorker;
+  worker: RunningWorker | null;
   redisUrl: string;
   s3Url: string;
   sqsUrl: string;
@@ -22,6 +22,8 @@ export interface LocalStackOptions {
   runtimes?: RuntimeName[];
   /** Where built root filesystems are cached; defaults to the state directory. */
   imageCacheDir?: string;
+  /** Start the worker in this process (default); false leaves it to the caller (e.g. a child process). */
+  worker?: boolean;
 }
 
 /**
@@ -59,10 +61,11 @@ export async function startLocalStack(base: Config, log: Logger, options: LocalS
     s3.destroy();
     const sqs = createSqsClient(config.aws);
     config.queue.url = await resolveQueueUrl(sqs, config.queue, true);
+    config.queue.deadLetterUrl = await resolveQueueUrl(sqs, { ...config.queue, name: config.queue.deadLetterName, url: config.queue.deadLetterUrl }, true);
     sqs.destroy();
 
-    const worker = await startWorker(config, log.child({ component: 'worker' }));
-    stops.push(() => worker.stop());
+    const worker = options.worker === false ? null : await startWorker(config, log.child({ component: 'worker' }));
+    if (worker) stops.push(() => worker.stop());
     const controller = await startController(config, log.child({ component: 'controller' }));
     stops.push(() => controller.stop());
     return { config, controller, worker, redisUrl: config.redis.url, s3Url, sqsUrl, stop: stopAll };
@@ -70,4 +73,24 @@ export async function startLocalStack(base: Config, log: Logger, options: LocalS
     await stopAll();
     throw err;
   }
+}
+
+/** The environment that points a separate controller or worker process at this stack. */
+export function stackEnv(config: Config): Record<string, string> {
+  return {
+    NANOGRID_STATE_DIR: config.stateDir,
+    REDIS_URL: config.redis.url,
+    NANOGRID_REDIS_KEY_PREFIX: config.redis.keyPrefix,
+    NANOGRID_RESULTS_PREFIX: config.results.prefix,
+    AWS_REGION: config.aws.region,
+    AWS_ENDPOINT_URL: config.aws.endpoint,
+    AWS_ENDPOINT_URL_SQS: config.aws.sqsEndpoint,
+    AWS_ACCESS_KEY_ID: config.aws.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: config.aws.secretAccessKey,
+    SQS_QUEUE_URL: config.queue.url,
+    NANOGRID_QUEUE_DEAD_LETTER_URL: config.queue.deadLetterUrl,
+    NANOGRID_QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(config.queue.visibilityTimeoutSeconds),
+    NANOGRID_STORAGE_CODE_BUCKET: config.storage.codeBucket,
+    NANOGRID_STORAGE_USER_DATA_BUCKET: config.storage.userDataBucket,
+  };
 }

@@ -73,12 +73,7 @@ export function checkPackage(zip: Buffer, runtime: RuntimeName, limits: PackageL
   }
   checkUniquePaths(entries);
   const uncompressedBytes = entries.reduce((sum, entry) => sum + entry.uncompressedSize, 0);
-  if (uncompressedBytes > limits.maxUncompressedBytes) {
-    throw new PackageError(
-      'TOO_LARGE',
-      `the archive unpacks to ${uncompressedBytes} bytes, over the limit of ${limits.maxUncompressedBytes} bytes (${mib(limits.maxUncompressedBytes)}) — leave out large files the function does not need (caches, build output, data sets) and zip again`,
-    );
-  }
+  if (uncompressedBytes > limits.maxUncompressedBytes) throw tooLarge(uncompressedBytes, limits);
   const fileCount = entries.filter((entry) => !entry.isDirectory).length;
   if (fileCount === 0) {
     const what = entries.length === 0 ? 'the archive is empty' : 'the archive is empty (it holds only folders, no files)';
@@ -95,6 +90,22 @@ export function checkPackage(zip: Buffer, runtime: RuntimeName, limits: PackageL
   return { info, entries };
 }
 
+/** The refusal for an archive over the entry limit; exported so the CLI can refuse a folder before zipping it. */
+export function tooManyEntries(entryCount: number, limits: PackageLimits): PackageError {
+  return new PackageError(
+    'TOO_MANY_ENTRIES',
+    `the archive has ${entryCount} entries, over the limit of ${limits.maxEntries} — leave out files the function does not need (node_modules you do not use, tests, caches, .git) and zip again`,
+  );
+}
+
+/** The refusal for an archive over the size limit; exported so the CLI can refuse a folder before zipping it. */
+export function tooLarge(uncompressedBytes: number, limits: PackageLimits): PackageError {
+  return new PackageError(
+    'TOO_LARGE',
+    `the archive unpacks to ${uncompressedBytes} bytes, over the limit of ${limits.maxUncompressedBytes} bytes (${mib(limits.maxUncompressedBytes)}) — leave out large files the function does not need (caches, build output, data sets) and zip again`,
+  );
+}
+
 function notAZip(reason: string): PackageError {
   return new PackageError('NOT_A_ZIP', `the file is not a ZIP archive (or it is truncated): ${reason} — upload a .zip made with e.g. ${ZIP_COMMAND}`);
 }
@@ -103,12 +114,7 @@ function notAZip(reason: string): PackageError {
 function readZip(zip: Buffer, limits: PackageLimits): ZipEntry[] {
   try {
     const location = locateCentralDirectory(zip);
-    if (location.entryCount > limits.maxEntries) {
-      throw new PackageError(
-        'TOO_MANY_ENTRIES',
-        `the archive has ${location.entryCount} entries, over the limit of ${limits.maxEntries} — leave out files the function does not need (node_modules you do not use, tests, caches, .git) and zip again`,
-      );
-    }
+    if (location.entryCount > limits.maxEntries) throw tooManyEntries(location.entryCount, limits);
     return readCentralDirectory(zip, location);
   } catch (err) {
     if (err instanceof ZipFormatError) throw notAZip(err.message);

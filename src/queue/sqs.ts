@@ -39,3 +39,22 @@ export function fromSqs(client: SQSClient, queueUrl: string): RunQueue {
     },
   };
 }
+
+/** Where messages go that can be neither run nor answered (no request id to answer to). */
+export interface DeadLetters {
+  send(body: string, reason: string): Promise<void>;
+}
+
+export function fromSqsDeadLetters(client: SQSClient, queueUrl: string): DeadLetters {
+  return {
+    async send(body, reason) {
+      await client.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: body || '(empty body)',
+          MessageAttributes: { reason: { DataType: 'String', StringValue: reason.slice(0, 1000) } },
+        }),
+      );
+    },
+  };
+}

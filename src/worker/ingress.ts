@@ -5,12 +5,14 @@ import { errorResult } from '../contracts/result.ts';
 import type { ResultBus } from '../bus/resultBus.ts';
 import type { Logger } from '../log.ts';
 import type { Pipeline } from './pipeline.ts';
+import type { DeadLetters } from '../queue/sqs.ts';
 
 export interface IngressDeps {
   sqs: SQSClient;
   queueUrl: string;
   pipeline: Pipeline;
   bus: ResultBus;
+  deadLetters: DeadLetters;
   log: Logger;
   /** Messages handled at once: one consumer each, so one slow run never holds up a batch. */
   concurrency: number;
@@ -76,8 +78,12 @@ export function createIngress(deps: IngressDeps): Ingress {
     if (typeof requestId === 'string' && requestId) {
       const result = errorResult({ requestId, functionId: typeof functionId === 'string' ? functionId : '' }, `the run message is invalid: ${reason.slice(0, 500)}`);
       await deps.bus.publish({ ...result, workerId: deps.workerId });
+      deps.log.error({ messageId: raw.MessageId, requestId, reason: reason.slice(0, 500) }, 'invalid run message answered with ERROR');
+    } else {
+      // Nobody to answer: keep it where an operator can look, instead of retrying it forever.
+      await deps.deadLetters.send(raw.Body ?? '', reason);
+      deps.log.error({ messageId: raw.MessageId, reason: reason.slice(0, 500) }, 'poison message moved to the dead-letter queue');
     }
-    deps.log.error({ messageId: raw.MessageId, requestId, reason: reason.slice(0, 500) }, 'poison message dropped');
     return raw;
   }
 

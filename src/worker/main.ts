@@ -1,6 +1,5 @@
 import os from 'node:os';
 import path from 'node:path';
-import { mkdir, readdir, rm } from 'node:fs/promises';
 import Docker from 'dockerode';
 import { loadConfig, redactConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -9,12 +8,15 @@ import { connectRedis } from '../redis.ts';
 import { fromRedis } from '../bus/resultBus.ts';
 import { fromRedisRunState } from '../bus/runState.ts';
 import { createS3Client, fromS3Code, fromS3Outputs } from '../storage/s3.ts';
-import { createSqsClient, resolveQueueUrl } from '../queue/sqs.ts';
+import { createSqsClient, resolveQueueUrl, fromSqsDeadLetters } from '../queue/sqs.ts';
 import { fromDocker } from '../sandbox/docker.ts';
-import { DEFAULT_PACKAGE_LIMITS } from '../packages/inspect.ts';
 import { startPipeline } from './pipeline.ts';
 import { createIngress } from './ingress.ts';
 import { startHeartbeat } from '../bus/heartbeat.ts';
+import { createWorkspaces } from '../sandbox/workspace.ts';
+import { createRunDirs } from './runDirs.ts';
+import { createCodeCache } from './codeCache.ts';
+import { startCallbacks } from './callbacks.ts';
 
 export interface RunningWorker {
   workerId: string;
@@ -24,26 +26,59 @@ export interface RunningWorker {
 
 const NOBODY = 65534;
 
+/** Warm containers on a worker when the config does not say: one per 256 MB of memory, at most 64. */
+function defaultWarmTotal(): number {
+  return Math.max(1, Math.min(64, Math.floor(os.totalmem() / (256 * 1024 * 1024))));
+}
+
 /** Wires a worker from config: the only place on the worker side that chooses adapters. */
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
   const workerId = config.worker.id || os.hostname();
   const wlog = log.child({ workerId });
   const redisUrl = config.redis.url || 'redis://127.0.0.1:6379';
-  const redis = connectRedis(redisUrl, `worker:${workerId}`);
-  const subscriber = connectRedis(redisUrl, `worker-sub:${workerId}`);
+  const redis = connectRedis(redisUrl, `worker:${workerId}`, wlog);
+  const subscriber = connectRedis(redisUrl, `worker-sub:${workerId}`, wlog);
   const bus = fromRedis(redis, subscriber, config.results);
   const s3 = createS3Client(config.aws);
   const sqs = createSqsClient(config.aws);
   const queueUrl = await resolveQueueUrl(sqs, config.queue);
+  const deadLetterUrl = await resolveQueueUrl(sqs, { ...config.queue, name: config.queue.deadLetterName, url: config.queue.deadLetterUrl });
   const docker = new Docker({ socketPath: config.worker.dockerSocket });
-  const sandbox = fromDocker(docker, { workerId, ...config.worker });
+  const root = path.join(config.stateDir, 'work', workerId);
+  const workspaces = await createWorkspaces({ root: path.join(root, 'containers'), sizeMb: config.worker.workspaceSizeMb, uid: NOBODY }, wlog);
+  const sandbox = fromDocker(
+    docker,
+    {
+      workerId,
+      ...config.worker,
+      sandboxUid: NOBODY,
+      packageLimits: config.packages,
+      outputLimits: { maxFiles: config.worker.maxOutputFiles, maxTotalBytes: config.worker.maxOutputBytes },
+      pool: { perKey: config.warm.perFunction, total: config.warm.maxContainers || defaultWarmTotal(), idleMs: config.warm.idleTtlMs },
+    },
+    workspaces,
+    wlog,
+  );
 
+  // Containers and their workspaces from an earlier life of this worker are of no use now.
   const removed = await sandbox.removeOrphans();
-  if (removed > 0) wlog.warn({ removed }, 'removed containers left behind by an earlier run of this worker');
-  const workRoot = path.join(config.stateDir, 'work', workerId);
-  await mkdir(workRoot, { recursive: true });
-  for (const stale of await readdir(workRoot)) await rm(path.join(workRoot, stale), { recursive: true, force: true });
+  const sweptWorkspaces = await workspaces.sweep();
+  const runDirs = await createRunDirs(path.join(root, 'outputs'));
+  // Output files of a run without a result belong to a job BullMQ will hand back to us.
+  const sweptOutputs = await runDirs.sweep(async (requestId, ageMs) => ageMs < 24 * 3600_000 && !(await bus.peek(requestId).catch(() => null)));
+  if (removed + sweptWorkspaces + sweptOutputs > 0) wlog.warn({ removed, sweptWorkspaces, sweptOutputs }, 'cleaned up after an earlier run of this worker');
+  const cache = await createCodeCache({ dir: path.join(config.stateDir, 'cache', 'code'), maxBytes: config.worker.codeCacheBytes });
 
+  const callbacks = await startCallbacks({
+    connection: redis,
+    prefix: config.redis.keyPrefix,
+    workerId,
+    log: wlog,
+    attempts: config.worker.callbackAttempts,
+    backoffMs: config.worker.callbackBackoffMs,
+    timeoutMs: 10_000,
+  });
+  await redis.sadd(`${config.redis.keyPrefix}:queues`, callbacks.queue.name);
   const pipeline = await startPipeline({
     workerId,
     connection: redis,
@@ -56,16 +91,19 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     sandbox,
     bus,
     runState: fromRedisRunState(redis, { keyPrefix: config.redis.keyPrefix, ttlSeconds: config.results.ttlSeconds }),
-    workRoot,
-    fetch: { packageLimits: DEFAULT_PACKAGE_LIMITS, sandboxUid: NOBODY },
-    outputLimits: { maxFiles: 100, maxTotalBytes: 1024 * 1024 * 1024 },
-    attempts: 3,
+    runDirs,
+    callbacks,
+    fetch: { packageLimits: config.packages, cache },
+    attempts: config.worker.stageAttempts,
+    backoffMs: config.worker.stageBackoffMs,
+    lockMs: config.worker.jobLockMs,
   });
   const ingress = createIngress({
     sqs,
     queueUrl,
     pipeline,
     bus,
+    deadLetters: fromSqsDeadLetters(sqs, deadLetterUrl),
     log: wlog,
     concurrency: config.worker.concurrency,
     visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
@@ -89,6 +127,8 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       await ingress.stop(config.worker.shutdownGraceMs);
       await stopBeat();
       await pipeline.close();
+      await sandbox.close();
+      await callbacks.close();
       await bus.close();
       subscriber.disconnect();
       redis.disconnect();

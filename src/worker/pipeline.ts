@@ -1,19 +1,21 @@
 import { Queue, Worker, UnrecoverableError, type Job, type ConnectionOptions } from 'bullmq';
-import { rm } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import type { RunMessage } from '../contracts/runMessage.ts';
 import { errorResult, type RunResult } from '../contracts/result.ts';
 import type { Logger } from '../log.ts';
-import { isPermanent } from '../errors.ts';
+import { isPermanent, PermanentRunError } from '../errors.ts';
 import { fetchCode, type FetchCodeDeps } from './stages/fetchCode.ts';
 import { execute, type ExecuteOutput } from './stages/execute.ts';
-import { bindOutputs, type BindOutputsDeps } from './stages/bindOutputs.ts';
+import { bindOutputs } from './stages/bindOutputs.ts';
 import { publish } from './stages/publish.ts';
 import { buildResult } from './result.ts';
 import type { Sandbox } from '../sandbox/ports.ts';
 import type { ResultBus } from '../bus/resultBus.ts';
 import type { CodeStore, OutputStore } from '../storage/ports.ts';
 import type { RunStateStore } from '../bus/runState.ts';
+import type { RunDirs } from './runDirs.ts';
+import type { Callbacks } from './callbacks.ts';
 
 export const STAGES = ['fetch-code', 'execute', 'bind-outputs', 'publish'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -38,16 +40,18 @@ export interface PipelineDeps {
   sandbox: Sandbox;
   bus: ResultBus;
   runState: RunStateStore;
-  workRoot: string;
-  fetch: Pick<FetchCodeDeps, 'packageLimits' | 'sandboxUid'>;
-  outputLimits: BindOutputsDeps['limits'];
+  runDirs: RunDirs;
+  callbacks: Pick<Callbacks, 'enqueue'>;
+  fetch: Pick<FetchCodeDeps, 'packageLimits' | 'cache'>;
   attempts: number;
+  backoffMs: number;
+  lockMs: number;
 }
 
 interface FetchJob { message: RunMessage }
-interface ExecuteJob { message: RunMessage; workspaceDir: string }
-interface BindJob { message: RunMessage; workspaceDir: string; executed: ExecuteOutput }
-interface PublishJob { result: RunResult; workspaceDir: string | null }
+interface ExecuteJob { message: RunMessage; codePath: string; codeSha256: string }
+interface BindJob { message: RunMessage; outputDir: string; executed: ExecuteOutput }
+interface PublishJob { result: RunResult; callbackUrl?: string }
 type AnyJob = FetchJob | ExecuteJob | BindJob | PublishJob;
 
 export interface Pipeline {
@@ -58,8 +62,6 @@ export interface Pipeline {
   close(): Promise<void>;
 }
 
-const BACKOFF = { type: 'exponential', delay: 500 } as const;
-
 export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
   const prefix = deps.keyPrefix;
   const queues = Object.fromEntries(
@@ -69,7 +71,7 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
 
   const jobOptions = {
     attempts: deps.attempts,
-    backoff: BACKOFF,
+    backoff: { type: 'exponential', delay: deps.backoffMs },
     removeOnComplete: { age: 3600, count: 1000 },
     removeOnFail: { age: 7 * 24 * 3600 },
   };
@@ -86,33 +88,45 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
       : { requestId: (data as PublishJob).result.requestId, functionId: (data as PublishJob).result.functionId };
     const result = { ...errorResult(base, err.message), workerId: deps.workerId };
     await publish(result, { log, signal: new AbortController().signal, bus: deps.bus });
+    if (message?.callbackUrl) await deps.callbacks.enqueue(message.callbackUrl, result);
     await deps.runState.finish(base.requestId);
-    const workspaceDir = 'workspaceDir' in data ? data.workspaceDir : null;
-    if (workspaceDir) await rm(workspaceDir, { recursive: true, force: true });
+    await deps.runDirs.destroy(base.requestId);
   }
+
+  const exists = (job: ExecuteJob) => access(job.codePath).then(() => true, () => false);
 
   const handlers: Record<StageName, (data: AnyJob, log: Logger, signal: AbortSignal) => Promise<void>> = {
     'fetch-code': async (data, log, signal) => {
       const { message } = data as FetchJob;
-      const out = await fetchCode(message, { log, signal, codeStore: deps.codeStore, workRoot: deps.workRoot, ...deps.fetch });
-      await next('execute', message.requestId, { message, workspaceDir: out.workspaceDir });
+      const code = await fetchCode(message, { log, signal, codeStore: deps.codeStore, ...deps.fetch });
+      await next('execute', message.requestId, { message, codePath: code.codePath, codeSha256: code.codeSha256 });
     },
     execute: async (data, log, signal) => {
-      const { message, workspaceDir } = data as ExecuteJob;
-      const executed = await execute({ message, workspaceDir }, { log, signal, sandbox: deps.sandbox });
-      await next('bind-outputs', message.requestId, { message, workspaceDir, executed });
+      const { message } = data as ExecuteJob;
+      // A job handed back after a restart may find its cached code evicted: fetch it again.
+      const code = (await exists(data as ExecuteJob)) ? (data as ExecuteJob) : await fetchCode(message, { log, signal, codeStore: deps.codeStore, ...deps.fetch });
+      // Fresh for every attempt: nothing of a failed attempt's output may be bound.
+      const outputDir = await deps.runDirs.create(message.requestId);
+      const executed = await execute({ message, codePath: code.codePath, codeSha256: code.codeSha256, outputDir }, { log, signal, sandbox: deps.sandbox });
+      await next('bind-outputs', message.requestId, { message, outputDir, executed });
     },
     'bind-outputs': async (data, log, signal) => {
-      const { message, workspaceDir, executed } = data as BindJob;
-      const outputs = await bindOutputs({ requestId: message.requestId, workspaceDir }, { log, signal, outputStore: deps.outputStore, limits: deps.outputLimits });
-      const result = buildResult(message, executed.status, executed.report, outputs, deps.workerId);
-      await next('publish', message.requestId, { result, workspaceDir });
+      const { message, outputDir, executed } = data as BindJob;
+      if (executed.report.outputs.files.length > 0 && !(await deps.runDirs.find(message.requestId))) {
+        throw new PermanentRunError('the run finished but its output files were lost with its worker, so they cannot be bound; run it again');
+      }
+      const { outputFiles } = await bindOutputs({ requestId: message.requestId, outputDir, files: executed.report.outputs.files }, { log, signal, outputStore: deps.outputStore });
+      const result = buildResult(message, executed.status, executed.report, outputFiles, deps.workerId);
+      await next('publish', message.requestId, { result, ...(message.callbackUrl ? { callbackUrl: message.callbackUrl } : {}) });
     },
     publish: async (data, log, signal) => {
-      const { result, workspaceDir } = data as PublishJob;
-      await publish(result, { log, signal, bus: deps.bus });
+      const { result, callbackUrl } = data as PublishJob;
+      const published = await publish(result, { log, signal, bus: deps.bus });
+      // The stored result (a redelivered run cannot change it) is the one the callback gets;
+      // jobId = requestId keeps a retried publish from calling back twice.
+      if (callbackUrl) await deps.callbacks.enqueue(callbackUrl, published.result);
       await deps.runState.finish(result.requestId);
-      if (workspaceDir) await rm(workspaceDir, { recursive: true, force: true });
+      await deps.runDirs.destroy(result.requestId);
     },
   };
 
@@ -143,7 +157,7 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
           throw error;
         }
       },
-      { connection: deps.connection, prefix, concurrency: deps.concurrency },
+      { connection: deps.connection, prefix, concurrency: deps.concurrency, lockDuration: deps.lockMs, stalledInterval: Math.max(1000, Math.floor(deps.lockMs / 2)) },
     );
     worker.on('error', (err) => deps.log.error({ err, stage }, 'stage worker error'));
     return worker;

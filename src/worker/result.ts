@@ -1,7 +1,6 @@
 import type { RunMessage } from '../contracts/runMessage.ts';
 import type { RunResult, RunStatus } from '../contracts/result.ts';
 import type { SandboxReport } from '../sandbox/ports.ts';
-import type { BindOutputsOutput } from './stages/bindOutputs.ts';
 
 const MB = 1024 * 1024;
 
@@ -25,7 +24,7 @@ export function memoryAdvice(peakBytes: number, limitMb: number, status: RunStat
 }
 
 /** The caller's view of a finished run. */
-export function buildResult(message: RunMessage, status: RunStatus, report: SandboxReport, outputs: BindOutputsOutput, workerId: string): RunResult {
+export function buildResult(message: RunMessage, status: RunStatus, report: SandboxReport, outputFiles: string[], workerId: string): RunResult {
   const result: RunResult = {
     requestId: message.requestId,
     functionId: message.functionId,
@@ -43,8 +42,8 @@ export function buildResult(message: RunMessage, status: RunStatus, report: Sand
     peakMemoryMB: Math.round((report.peakMemoryBytes / MB) * 10) / 10,
     memoryLimitMb: message.memoryMb,
     ...memoryAdvice(report.peakMemoryBytes, message.memoryMb, status),
-    outputFiles: outputs.outputFiles,
-    skippedOutputs: outputs.skippedOutputs,
+    outputFiles,
+    skippedOutputs: report.outputs.skipped,
     phase: report.phase,
     coldStart: report.coldStart,
     workerId,

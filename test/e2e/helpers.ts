@@ -6,11 +6,13 @@ import Docker from 'dockerode';
 import { pino } from 'pino';
 import { loadConfig, PROJECT_ROOT } from '../../src/config/load.ts';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.ts';
+import type { RunningWorker } from '../../src/worker/main.ts';
 import type { RunResult } from '../../src/contracts/result.ts';
 import { makeZip } from '../helpers/zip.ts';
 import { captureLogger } from '../fakes/log.ts';
 
 export interface TestStack extends LocalStack {
+  worker: RunningWorker;
   url: string;
   lines: Record<string, unknown>[];
   dispose(): Promise<void>;
@@ -29,6 +31,7 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
     NANOGRID_CONTROLLER_PORT: '0',
     NANOGRID_WORKER_ID: `test-${tag}`,
     NANOGRID_QUEUE_NAME: `runs-${tag}`,
+    NANOGRID_QUEUE_DEAD_LETTER_NAME: `runs-${tag}-dlq`,
     NANOGRID_REDIS_KEY_PREFIX: `t${tag}`,
     NANOGRID_LOG_LEVEL: 'debug',
     ...env,
@@ -37,8 +40,10 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
   // Keep the lines for assertions; echo them only when asked (NANOGRID_TEST_LOGS=1).
   const log = process.env.NANOGRID_TEST_LOGS ? pino({ level: 'debug' }, pino.multistream([{ stream: process.stderr }])) : capture.log;
   const stack = await startLocalStack(config, log, { imageCacheDir: path.join(PROJECT_ROOT, '.nanogrid') });
+  if (!stack.worker) throw new Error('the test stack starts its worker in-process');
   return {
     ...stack,
+    worker: stack.worker,
     url: stack.controller.url,
     lines: capture.lines,
     async dispose() {
@@ -65,9 +70,10 @@ export async function run(url: string, body: unknown) {
   return { status: res.status, location: res.headers.get('location'), body: (await res.json()) as RunResult & { error?: { code: string; message: string } } };
 }
 
-/** Containers of this worker that still exist (running or not). */
-export async function leftoverContainers(workerId: string): Promise<string[]> {
+/** Containers of this worker (optionally: of one function) that still exist, running or not. */
+export async function leftoverContainers(workerId: string, functionId?: string): Promise<string[]> {
   const docker = new Docker();
-  const list = await docker.listContainers({ all: true, filters: { label: [`nanogrid.sandbox=${workerId}`] } });
+  const label = [`nanogrid.sandbox=${workerId}`, ...(functionId ? [`nanogrid.function=${functionId}`] : [])];
+  const list = await docker.listContainers({ all: true, filters: { label } });
   return list.map((c) => c.Id);
 }

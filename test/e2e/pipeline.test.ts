@@ -55,7 +55,15 @@ describe('the pipeline end to end (real Redis, S3/SQS emulators, Docker)', () =>
     const done = mine.find((l) => String(l.msg).startsWith(`[DONE][OK] requestId=${r.requestId}`));
     assert.ok(done, 'a [DONE][OK] line');
     assert.equal(typeof done.subscribers, 'number');
-    assert.deepEqual(await leftoverContainers(stack.worker.workerId), []);
+    assert.equal(r.coldStart, true, 'a new function starts cold');
+    assert.equal((await leftoverContainers(stack.worker.workerId, fn.functionId)).length, 1, 'its container stays warm');
+
+    // The next run of the same version reuses that container: same answer, coldStart false.
+    const again = await run(stack.url, { functionId: fn.functionId, inputData: {} });
+    assert.equal(again.body.status, 'SUCCESS');
+    assert.equal(again.body.stdout, 'Hello from NanoGrid Plus!\n');
+    assert.equal(again.body.coldStart, false);
+    assert.equal((await leftoverContainers(stack.worker.workerId, fn.functionId)).length, 1);
   });
 
   it('passes inputData as JSON on stdin and in the file named by NANOGRID_INPUT', async () => {
@@ -170,14 +178,14 @@ describe('the pipeline end to end (real Redis, S3/SQS emulators, Docker)', () =>
     assert.equal(unknown.status, 404);
   });
 
-  it('shows the four stage queues on the dashboard and reports ready', async () => {
+  it('shows the four stage queues (and the callback queue) on the dashboard and reports ready', async () => {
     const page = await fetch(`${stack.url}/admin/queues`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type') ?? '', /text\/html/);
     const api = (await (await fetch(`${stack.url}/admin/queues/api/queues`)).json()) as { queues: { name: string }[] };
     const names = api.queues.map((q) => q.name).sort();
     const id = stack.worker.workerId;
-    assert.deepEqual(names, [`bind-outputs@${id}`, `execute@${id}`, `fetch-code@${id}`, `publish@${id}`]);
+    assert.deepEqual(names, [`bind-outputs@${id}`, `callback@${id}`, `execute@${id}`, `fetch-code@${id}`, `publish@${id}`]);
     assert.equal((await fetch(`${stack.url}/healthz`)).status, 200);
     const ready = await fetch(`${stack.url}/readyz`);
     assert.equal(ready.status, 200, JSON.stringify(await ready.clone().json()));

@@ -8,8 +8,10 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { fromRedis, type ResultBus } from '../../src/bus/resultBus.ts';
 import { fromRedisRunState } from '../../src/bus/runState.ts';
+import { fromRedisIdempotency } from '../../src/bus/idempotency.ts';
 import { fromRedisFunctions } from '../../src/catalogue/functions.ts';
 import { createApp } from '../../src/controller/app.ts';
+import { DEFAULT_PACKAGE_LIMITS } from '../../src/packages/inspect.ts';
 import { startRedis, type Service } from '../../src/local/services.ts';
 import { createS3Client, fromS3Code } from '../../src/storage/s3.ts';
 import { errorResult, type RunResult } from '../../src/contracts/result.ts';
@@ -96,6 +98,7 @@ describe('the race that broke the first system', () => {
     const app = createApp({
       log: silentLogger,
       limits: { waitBudgetMs: 5000, maxUploadBytes: 1 << 20, publicUrl: '', defaultTimeoutMs: 1000, defaultMemoryMb: 128, maxTimeoutMs: 10000, minMemoryMb: 64, maxMemoryMb: 512 },
+      packageLimits: DEFAULT_PACKAGE_LIMITS,
       codeBucket: 'code',
       functions,
       codeStore: memoryCodeStore(),
@@ -107,6 +110,7 @@ describe('the race that broke the first system', () => {
       },
       bus: fromRedis(redis, connect(), resultsConfig),
       runState: fromRedisRunState(redis, { keyPrefix, ttlSeconds: 60 }),
+      idempotency: fromRedisIdempotency(redis, { keyPrefix, ttlSeconds: 60 }),
       checks: { redis: async () => void (await redis.ping()), s3: () => fromS3Code(deadS3, { codeBucket: 'code' }).ping() },
     });
     server = await new Promise((resolve) => {

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig, envNameFor, redactConfig, ConfigError } from '../../src/config/load.ts';
+import { DEFAULT_PACKAGE_LIMITS } from '../../src/packages/inspect.ts';
 
 describe('config', () => {
   it('reads the defaults from config/default.yaml', () => {
@@ -28,6 +29,13 @@ describe('config', () => {
       (err: Error) => err instanceof ConfigError && /controller\.port/.test(err.message) && /NANOGRID_CONTROLLER_PORT/.test(err.message),
     );
     assert.throws(() => loadConfig({ NANOGRID_LOG_LEVEL: 'loud' }), /logLevel/);
+  });
+
+  it('holds the package limits of the issue (10,000 entries, 250 MB, ratio 200), overridable by env', () => {
+    assert.deepEqual(loadConfig({}).packages, DEFAULT_PACKAGE_LIMITS);
+    const config = loadConfig({ NANOGRID_PACKAGES_MAX_ENTRIES: '50', NANOGRID_PACKAGES_MAX_UNCOMPRESSED_BYTES: '1000000', NANOGRID_PACKAGES_MAX_COMPRESSION_RATIO: '20' });
+    assert.deepEqual(config.packages, { maxEntries: 50, maxUncompressedBytes: 1000000, maxCompressionRatio: 20 });
+    assert.throws(() => loadConfig({ NANOGRID_PACKAGES_MAX_ENTRIES: '0' }), /packages\.maxEntries.*NANOGRID_PACKAGES_MAX_ENTRIES/s);
   });
 
   it('derives environment names from option paths', () => {

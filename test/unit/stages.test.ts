@@ -1,7 +1,6 @@
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync, readFileSync, existsSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { execute, statusOf } from '../../src/worker/stages/execute.ts';
 import { bindOutputs } from '../../src/worker/stages/bindOutputs.ts';
 import { publish } from '../../src/worker/stages/publish.ts';
 import { DEFAULT_PACKAGE_LIMITS } from '../../src/packages/inspect.ts';
+import { createCodeCache } from '../../src/worker/codeCache.ts';
 import type { RunMessage } from '../../src/contracts/runMessage.ts';
 import { errorResult } from '../../src/contracts/result.ts';
 import type { Sandbox, SandboxReport, SandboxSpec } from '../../src/sandbox/ports.ts';
@@ -19,7 +19,6 @@ import { captureLogger, silentLogger } from '../fakes/log.ts';
 import { makeZip } from '../helpers/zip.ts';
 
 const signal = new AbortController().signal;
-const uid = process.getuid?.() ?? 0;
 
 function message(overrides: Partial<RunMessage> = {}): RunMessage {
   return {
@@ -39,7 +38,7 @@ function message(overrides: Partial<RunMessage> = {}): RunMessage {
 function report(overrides: Partial<SandboxReport> = {}): SandboxReport {
   return {
     exitCode: 0, signal: null, timedOut: false, oomKilled: false, phase: 'run', durationMillis: 12, cpuMillis: 5,
-    peakMemoryBytes: 3 * 1024 * 1024, stdout: 'hi\n', stderr: '', stdoutTruncated: false, stderrTruncated: false, coldStart: true,
+    peakMemoryBytes: 3 * 1024 * 1024, stdout: 'hi\n', stderr: '', stdoutTruncated: false, stderrTruncated: false, coldStart: true, outputs: { files: [], skipped: [] },
     ...overrides,
   };
 }
@@ -49,40 +48,38 @@ beforeEach(() => (dir = mkdtempSync(path.join(tmpdir(), 'ng-stage-'))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('fetch-code', () => {
-  it('extracts the code into a fresh workspace named by the request id', async () => {
+  const deps = async (store = memoryCodeStore()) => ({ log: silentLogger, signal, codeStore: store, cache: await createCodeCache({ dir: path.join(dir, 'cache'), maxBytes: 1 << 20 }), packageLimits: DEFAULT_PACKAGE_LIMITS });
+
+  it('downloads, checks and caches the code by sha256, then serves it from the cache', async () => {
     const store = memoryCodeStore();
     const zip = makeZip({ 'main.py': 'print(1)\n', 'lib/util.py': 'X = 2\n' });
     await store.put('functions/fn-test/v1.zip', zip, '');
     const sha256 = createHash('sha256').update(zip).digest('hex');
-    const out = await fetchCode(message({ sha256 }), { log: silentLogger, signal, codeStore: store, workRoot: dir, packageLimits: DEFAULT_PACKAGE_LIMITS, sandboxUid: uid });
-    assert.equal(out.workspaceDir, path.join(dir, message().requestId));
-    assert.equal(readFileSync(path.join(out.workspaceDir, 'lib/util.py'), 'utf8'), 'X = 2\n');
-    assert.equal(out.files, 2);
+    const d = await deps(store);
+    const first = await fetchCode(message({ sha256 }), d);
+    assert.equal(first.cached, false);
+    assert.equal(first.codeSha256, sha256);
+    assert.deepEqual(readFileSync(first.codePath), zip);
+    store.objects.clear(); // the second run must not need the bucket
+    const second = await fetchCode(message({ sha256 }), d);
+    assert.equal(second.cached, true);
+    assert.equal(second.codePath, first.codePath);
   });
 
   it('refuses, without retry, code that is missing from the bucket', async () => {
-    await assert.rejects(
-      fetchCode(message(), { log: silentLogger, signal, codeStore: memoryCodeStore(), workRoot: dir, packageLimits: DEFAULT_PACKAGE_LIMITS, sandboxUid: uid }),
-      (err: Error) => err.name === 'PermanentRunError' && /does not exist/.test(err.message),
-    );
+    await assert.rejects(fetchCode(message(), await deps()), (err: Error) => err.name === 'PermanentRunError' && /does not exist/.test(err.message));
   });
 
   it('refuses code whose sha256 differs from the uploaded one', async () => {
     const store = memoryCodeStore();
     await store.put('functions/fn-test/v1.zip', makeZip({ 'main.py': 'print(2)\n' }), '');
-    await assert.rejects(
-      fetchCode(message({ sha256: 'a'.repeat(64) }), { log: silentLogger, signal, codeStore: store, workRoot: dir, packageLimits: DEFAULT_PACKAGE_LIMITS, sandboxUid: uid }),
-      (err: Error) => err.name === 'PermanentRunError' && /sha256/.test(err.message),
-    );
+    await assert.rejects(fetchCode(message({ sha256: 'a'.repeat(64) }), await deps(store)), (err: Error) => err.name === 'PermanentRunError' && /sha256/.test(err.message));
   });
 
   it('validates the package again: an archive without the entrypoint is refused', async () => {
     const store = memoryCodeStore();
     await store.put('functions/fn-test/v1.zip', makeZip({ 'app.py': 'print(3)\n' }), '');
-    await assert.rejects(
-      fetchCode(message(), { log: silentLogger, signal, codeStore: store, workRoot: dir, packageLimits: DEFAULT_PACKAGE_LIMITS, sandboxUid: uid }),
-      (err: Error & { code?: string }) => err.name === 'PackageError' && err.code === 'MISSING_ENTRYPOINT',
-    );
+    await assert.rejects(fetchCode(message(), await deps(store)), (err: Error & { code?: string }) => err.name === 'PackageError' && err.code === 'MISSING_ENTRYPOINT');
   });
 });
 
@@ -95,7 +92,7 @@ describe('execute', () => {
     assert.equal(statusOf(report({ exitCode: null, oomKilled: true, timedOut: true })), 'OOM');
   });
 
-  it('asks the sandbox for the runtime image, command and the run limits', async () => {
+  it('asks the sandbox for the runtime image, command, code and the run limits', async () => {
     const seen: SandboxSpec[] = [];
     const sandbox: Sandbox = {
       async run(spec) {
@@ -106,58 +103,45 @@ describe('execute', () => {
       async removeOrphans() {
         return 0;
       },
+      async close() {},
     };
-    const out = await execute({ message: message({ runtime: 'cpp', memoryMb: 300, timeoutMs: 700 }), workspaceDir: '/w' }, { log: silentLogger, signal, sandbox });
+    const out = await execute(
+      { message: message({ runtime: 'cpp', memoryMb: 300, timeoutMs: 700 }), codePath: '/c.zip', codeSha256: 'ab', outputDir: '/o' },
+      { log: silentLogger, signal, sandbox },
+    );
     assert.equal(out.status, 'FAILED');
     assert.equal(seen[0]?.image, 'nanogrid-runtime-cpp');
     assert.deepEqual(seen[0]?.compile?.[0], 'g++');
     assert.equal(seen[0]?.memoryMb, 300);
     assert.equal(seen[0]?.timeoutMs, 700);
+    assert.equal(seen[0]?.codePath, '/c.zip');
+    assert.equal(seen[0]?.outputDir, '/o');
     assert.deepEqual(seen[0]?.input, { n: 1 });
   });
 });
 
 describe('bind-outputs', () => {
-  it('uploads regular files with their Content-Type and skips links, FIFOs and files over the caps', async () => {
-    const out = path.join(dir, 'output');
-    mkdirSync(path.join(out, 'sub'), { recursive: true });
-    writeFileSync(path.join(out, 'result.txt'), 'hello');
-    writeFileSync(path.join(out, 'data.json'), '{"a":1}');
-    writeFileSync(path.join(out, 'sub', 'pic.png'), Buffer.from([0x89, 0x50]));
-    writeFileSync(path.join(out, 'z-big.bin'), Buffer.alloc(2000));
-    symlinkSync('/etc/passwd', path.join(out, 'passwd'));
-    execFileSync('mkfifo', [path.join(out, 'pipe')]);
+  it('uploads the collected files with their Content-Type, in order', async () => {
+    mkdirSync(path.join(dir, 'sub'));
+    writeFileSync(path.join(dir, 'result.txt'), 'hello');
+    writeFileSync(path.join(dir, 'data.json'), '{"a":1}');
+    writeFileSync(path.join(dir, 'sub', 'pic.png'), Buffer.from([0x89, 0x50]));
     const store = memoryOutputStore();
-    const res = await bindOutputs({ requestId: 'r1', workspaceDir: dir }, { log: silentLogger, signal, outputStore: store, limits: { maxFiles: 10, maxTotalBytes: 1000 } });
-    assert.deepEqual(res.outputFiles.sort(), ['memory://outputs/r1/data.json', 'memory://outputs/r1/result.txt', 'memory://outputs/r1/sub/pic.png']);
+    const files = [{ path: 'data.json', size: 7 }, { path: 'result.txt', size: 5 }, { path: 'sub/pic.png', size: 2 }];
+    const res = await bindOutputs({ requestId: 'r1', outputDir: dir, files }, { log: silentLogger, signal, outputStore: store });
+    assert.deepEqual(res.outputFiles, ['memory://outputs/r1/data.json', 'memory://outputs/r1/result.txt', 'memory://outputs/r1/sub/pic.png']);
     assert.equal(store.files.get('memory://outputs/r1/result.txt')?.body.toString(), 'hello');
     assert.match(store.files.get('memory://outputs/r1/result.txt')?.contentType ?? '', /^text\/plain/);
     assert.match(store.files.get('memory://outputs/r1/data.json')?.contentType ?? '', /^application\/json/);
     assert.equal(store.files.get('memory://outputs/r1/sub/pic.png')?.contentType, 'image/png');
-    const reasons = Object.fromEntries(res.skippedOutputs.map((s) => [s.path, s.reason]));
-    assert.match(reasons.passwd ?? '', /symbolic link/);
-    assert.match(reasons.pipe ?? '', /not a regular file/);
-    assert.match(reasons['z-big.bin'] ?? '', /1000 output bytes/);
   });
 
-  it('never follows output/ itself when it is a link', async () => {
-    mkdirSync(path.join(dir, 'elsewhere'));
-    writeFileSync(path.join(dir, 'elsewhere', 'secret.txt'), 'secret');
-    symlinkSync(path.join(dir, 'elsewhere'), path.join(dir, 'output'));
-    const store = memoryOutputStore();
-    const res = await bindOutputs({ requestId: 'r2', workspaceDir: dir }, { log: silentLogger, signal, outputStore: store, limits: { maxFiles: 10, maxTotalBytes: 1000 } });
-    assert.deepEqual(res.outputFiles, []);
-    assert.equal(store.files.size, 0);
-    assert.match(res.skippedOutputs[0]?.reason ?? '', /itself is a symbolic link/);
-  });
-
-  it('caps the number of files', async () => {
-    mkdirSync(path.join(dir, 'output'));
-    for (let i = 0; i < 5; i++) writeFileSync(path.join(dir, 'output', `f${i}.txt`), String(i));
-    const res = await bindOutputs({ requestId: 'r3', workspaceDir: dir }, { log: silentLogger, signal, outputStore: memoryOutputStore(), limits: { maxFiles: 3, maxTotalBytes: 1000 } });
-    assert.equal(res.outputFiles.length, 3);
-    assert.equal(res.skippedOutputs.length, 2);
-    assert.ok(!existsSync(path.join(dir, 'output', 'missing')));
+  it('refuses to open a link, even one that appeared after collection', async () => {
+    symlinkSync('/etc/passwd', path.join(dir, 'passwd.txt'));
+    await assert.rejects(
+      bindOutputs({ requestId: 'r2', outputDir: dir, files: [{ path: 'passwd.txt', size: 10 }] }, { log: silentLogger, signal, outputStore: memoryOutputStore() }),
+      /ELOOP|symbolic link/,
+    );
   });
 });
 

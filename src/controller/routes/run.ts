@@ -15,6 +15,20 @@ function pending(ctx: Context, requestId: string, base: string): void {
   ctx.body = { requestId, status: 'PENDING', location: `${base}/runs/${requestId}` };
 }
 
+function parseCallbackUrl(raw: unknown): string | null {
+  if (raw === undefined || raw === null || raw === '') return null;
+  let url: URL | null;
+  try {
+    url = typeof raw === 'string' ? new URL(raw) : null;
+  } catch {
+    url = null;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol)) {
+    throw new HttpError(400, 'INVALID_CALLBACK_URL', '"callbackUrl" must be an absolute http:// or https:// URL that accepts a POST of the result JSON');
+  }
+  return url.toString();
+}
+
 /** POST /run: queue a run; wait for its result up to the wait budget, else answer 202. */
 export function runRoutes(router: Router, deps: ControllerDeps): void {
   router.post('/run', async (ctx) => {
@@ -38,6 +52,9 @@ export function runRoutes(router: Router, deps: ControllerDeps): void {
     const version = await deps.functions.getVersion(functionId, versionNumber);
     if (!version) throw new HttpError(404, 'VERSION_NOT_FOUND', `function ${functionId} has no version ${versionNumber}; the latest is ${fn.latestVersion}`);
     const limits = resolveLimits(deps.limits, { timeoutMs: req.timeoutMs, memoryMb: req.memoryMb }, version);
+    const callbackUrl = parseCallbackUrl(req.callbackUrl);
+    const idempotencyKey = ctx.get('Idempotency-Key').trim();
+    if (idempotencyKey.length > 255) throw new HttpError(400, 'INVALID_IDEMPOTENCY_KEY', 'the Idempotency-Key header may be at most 255 characters');
 
     const message: RunMessage = {
       requestId: randomUUID(),
@@ -50,10 +67,29 @@ export function runRoutes(router: Router, deps: ControllerDeps): void {
       ...limits,
       inputData: req.inputData ?? {},
       enqueuedAt: new Date().toISOString(),
+      ...(callbackUrl ? { callbackUrl } : {}),
     };
     const log = deps.log.child({ requestId: message.requestId, functionId });
-    await deps.runState.queued(message);
-    await deps.queue.send(message);
+    const scopedKey = idempotencyKey ? `${functionId}:${idempotencyKey}` : '';
+    const earlier = scopedKey ? await deps.idempotency.claim(scopedKey, message.requestId) : null;
+    if (earlier) {
+      // Same key, same function, within the TTL: the earlier run answers, nothing new is queued.
+      log.info({ earlierRequestId: earlier }, 'Idempotency-Key seen before; answering with the earlier run');
+      ctx.set('Idempotent-Replayed', 'true');
+      const result = await deps.bus.peek(earlier);
+      if (result) {
+        ctx.body = result;
+        return;
+      }
+      return pending(ctx, earlier, deps.limits.publicUrl);
+    }
+    try {
+      await deps.runState.queued(message);
+      await deps.queue.send(message);
+    } catch (err) {
+      if (scopedKey) await deps.idempotency.release(scopedKey, message.requestId).catch(() => undefined);
+      throw err;
+    }
     log.info({ version: message.version, async: req.async === true }, 'run queued');
 
     // Relative unless the operator names the public URL (behind a proxy the Host header may lie).

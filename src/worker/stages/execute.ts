@@ -8,12 +8,20 @@ export interface ExecuteDeps extends StageContext {
   sandbox: Sandbox;
 }
 
+export interface ExecuteInput {
+  message: RunMessage;
+  codePath: string;
+  codeSha256: string;
+  /** Where the sandbox leaves the run's output files for bind-outputs. */
+  outputDir: string;
+}
+
 export interface ExecuteOutput {
   status: RunStatus;
   report: SandboxReport;
 }
 
-/** What the report means for the caller. OOM comes from the engine's flag, never from exit 137. */
+/** What the report means for the caller. OOM comes from the kernel's count, never from exit 137. */
 export function statusOf(report: SandboxReport): RunStatus {
   if (report.oomKilled) return 'OOM';
   if (report.timedOut) return 'TIMEOUT';
@@ -21,24 +29,33 @@ export function statusOf(report: SandboxReport): RunStatus {
 }
 
 /** Runs the function once in the sandbox, under the run's limits. */
-export async function execute(input: { message: RunMessage; workspaceDir: string }, deps: ExecuteDeps): Promise<ExecuteOutput> {
+export async function execute(input: ExecuteInput, deps: ExecuteDeps): Promise<ExecuteOutput> {
   const { message } = input;
   const runtime = RUNTIMES[message.runtime];
   const report = await deps.sandbox.run(
     {
       requestId: message.requestId,
       functionId: message.functionId,
+      version: message.version,
+      runtime: message.runtime,
       image: runtime.image,
-      workspaceDir: input.workspaceDir,
+      codePath: input.codePath,
+      codeSha256: input.codeSha256,
       command: runtime.command,
       compile: runtime.compile,
+      compileOutput: runtime.compileOutput,
+      forkScript: runtime.forkScript,
       input: message.inputData ?? null,
       timeoutMs: message.timeoutMs,
       memoryMb: message.memoryMb,
+      outputDir: input.outputDir,
     },
     deps.signal,
   );
   const status = statusOf(report);
-  deps.log.info({ stage: 'execute', status, exitCode: report.exitCode, durationMillis: report.durationMillis, peakMemoryBytes: report.peakMemoryBytes }, 'code ran');
+  deps.log.info(
+    { stage: 'execute', status, exitCode: report.exitCode, durationMillis: report.durationMillis, peakMemoryBytes: report.peakMemoryBytes, coldStart: report.coldStart },
+    'code ran',
+  );
   return { status, report };
 }
