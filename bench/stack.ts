@@ -125,7 +125,9 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     };
     const spawnPart = (name: 'controller' | 'worker') => {
       const out = openSync(logs[name], 'w');
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, `src/${name}/main.ts`)], { cwd: PROJECT_ROOT, env, stdio: ['ignore', out, out] });
+      // NANOGRID_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each process there, for finding where the milliseconds go.
+      const prof = process.env.NANOGRID_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.NANOGRID_BENCH_CPU_PROF}`] : [];
+      const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(PROJECT_ROOT, `src/${name}/main.ts`)], { cwd: PROJECT_ROOT, env, stdio: ['ignore', out, out] });
       closeSync(out);
       children[name] = child;
       return child;

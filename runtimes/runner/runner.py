@@ -6,6 +6,7 @@ The function's own stdout/stderr go to pipes, never to this process's stdout, so
 can write reports. After every run each process the function left behind is killed, output/ and
 /tmp are emptied, and a change to the code tree is reported so the worker can retire the container.
 """
+import atexit
 import io
 import json
 import os
@@ -14,7 +15,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
+import types
+import gc
 
 WORKDIR = "/workspace"
 OUTPUT_DIR = os.path.join(WORKDIR, "output")
@@ -128,13 +133,9 @@ def tree_state(root):
     return state
 
 
-def forked_python(env, script):
-    """Child side of the python fast path: run main.py in this already-started interpreter."""
-    import atexit
-    import runpy
-    import threading
-    import traceback
-
+def forked_python(env, script, code):
+    """Child side of the python fast path: run main.py in this already-started interpreter
+    (the modules it needs are imported, and main.py compiled, in the runner before the fork)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.clear()
     os.environ.update(env)
@@ -144,20 +145,27 @@ def forked_python(env, script):
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True)
-    code = 0
+    main = types.ModuleType("__main__")
+    main.__file__ = script
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    status = 0
     try:
-        runpy.run_path(script, run_name="__main__")
+        if code is None:  # did not compile in the runner: compile here, for the usual traceback
+            with open(script, "rb") as f:
+                code = compile(f.read(), script, "exec")
+        exec(code, main.__dict__)
     except SystemExit as stop:
         if stop.code is None:
-            code = 0
+            status = 0
         elif isinstance(stop.code, int):
-            code = stop.code
+            status = stop.code
         else:
             print(stop.code, file=sys.stderr)
-            code = 1
+            status = 1
     except BaseException:
         traceback.print_exc()
-        code = 1
+        status = 1
     try:
         threading._shutdown()  # wait for non-daemon threads, as a normal exit does
         atexit._run_exitfuncs()
@@ -165,13 +173,37 @@ def forked_python(env, script):
         sys.stderr.flush()
     except BaseException:
         pass
-    os._exit(code & 0xFF)
+    os._exit(status & 0xFF)
+
+
+_compiled = {}
+
+
+def compiled(script):
+    """main.py compiled once per version of the file, in the runner, so each fork only executes it."""
+    path = os.path.join(WORKDIR, script)
+    try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size)
+        hit = _compiled.get(path)
+        if hit and hit[0] == stamp:
+            return hit[1]
+        with open(path, "rb") as f:
+            code = compile(f.read(), script, "exec")
+    except (OSError, SyntaxError, ValueError):
+        return None
+    _compiled[path] = (stamp, code)
+    return code
 
 
 class Fork:
     """A Popen-like handle on a forked python child."""
 
     def __init__(self, env, script):
+        code = compiled(script)
+        # Objects that exist now are left alone by the child's garbage collector, so the fork
+        # does not copy the interpreter's pages one by one.
+        gc.freeze()
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -184,9 +216,10 @@ class Fork:
                 os.dup2(err_w, 2)
                 os.closerange(3, 1024)
                 os.chdir(WORKDIR)
-                forked_python(env, script)
+                forked_python(env, script, code)
             finally:
                 os._exit(1)
+        gc.unfreeze()
         for fd in (in_r, out_w, err_w):
             os.close(fd)
         self.pid = pid

@@ -30,21 +30,22 @@ export function fromRedisRunState(redis: Redis, config: { keyPrefix: string; ttl
   return {
     async queued(message) {
       const now = new Date().toISOString();
-      // NX-like: a redelivered message must not reset a run that is already further along.
-      await redis
-        .multi()
-        .hsetnx(key(message.requestId), 'status', 'QUEUED')
-        .hsetnx(key(message.requestId), 'createdAt', now)
-        .hset(key(message.requestId), { requestId: message.requestId, functionId: message.functionId, version: String(message.version), updatedAt: now })
-        .expire(key(message.requestId), config.ttlSeconds)
-        .exec();
+      // HSETNX status: a redelivered message must not reset a run that is already further along.
+      // Plain commands, not MULTI: ioredis pipelines them anyway, and MULTI costs CPU on every run.
+      const k = key(message.requestId);
+      await Promise.all([
+        redis.hsetnx(k, 'status', 'QUEUED'),
+        redis.hsetnx(k, 'createdAt', now),
+        redis.hset(k, { requestId: message.requestId, functionId: message.functionId, version: String(message.version), updatedAt: now }),
+        redis.expire(k, config.ttlSeconds),
+      ]);
     },
     async stage(requestId, stage) {
-      // EXPIRE again: a state written after the key expired must not live forever.
-      await redis.multi().hset(key(requestId), { status: 'RUNNING', stage, updatedAt: new Date().toISOString() }).expire(key(requestId), config.ttlSeconds).exec();
+      // The key exists with its TTL (queued() set it), and HSET keeps the TTL.
+      await redis.hset(key(requestId), { status: 'RUNNING', stage, updatedAt: new Date().toISOString() });
     },
     async finish(requestId) {
-      await redis.multi().hset(key(requestId), { status: 'DONE', updatedAt: new Date().toISOString() }).hdel(key(requestId), 'stage').expire(key(requestId), config.ttlSeconds).exec();
+      await redis.hset(key(requestId), { status: 'DONE', stage: '', updatedAt: new Date().toISOString() });
     },
     async get(requestId) {
       const h = await redis.hgetall(key(requestId));

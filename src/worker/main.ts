@@ -37,8 +37,8 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const wlog = log.child({ workerId });
   const redisUrl = config.redis.url || 'redis://127.0.0.1:6379';
   const redis = connectRedis(redisUrl, `worker:${workerId}`, wlog);
-  const subscriber = connectRedis(redisUrl, `worker-sub:${workerId}`, wlog);
-  const bus = fromRedis(redis, subscriber, config.results);
+  // The worker only writes results (and peeks at them): it needs no subscriber connection.
+  const bus = fromRedis(redis, null, config.results);
   const s3 = createS3Client(config.aws);
   const sqs = createSqsClient(config.aws);
   const queueUrl = await resolveQueueUrl(sqs, config.queue);
@@ -130,7 +130,6 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       await sandbox.close();
       await callbacks.close();
       await bus.close();
-      subscriber.disconnect();
       redis.disconnect();
       s3.destroy();
       sqs.destroy();

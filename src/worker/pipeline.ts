@@ -58,6 +58,8 @@ export interface Pipeline {
   /** Starts a run; a second call with the same requestId is a no-op while the first is known. */
   enqueue(message: RunMessage): Promise<void>;
   queues: Queue[];
+  /** Calls back with the requestId each time this worker has put a run's result on the stream. */
+  onPublished(listener: (requestId: string) => void): void;
   /** Stops taking jobs, waits for those in flight (each stage's own wait), closes queues. */
   close(): Promise<void>;
 }
@@ -79,6 +81,11 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
     // jobId = requestId: a stage retried after a crash adds its successor at most once.
     queues[stage].add(stage, data, { ...jobOptions, jobId: requestId });
 
+  const publishedListeners: ((requestId: string) => void)[] = [];
+  const announce = (requestId: string) => {
+    for (const l of publishedListeners) l(requestId);
+  };
+
   const messageOf = (data: AnyJob): RunMessage | null => ('message' in data ? data.message : null);
 
   async function failRun(data: AnyJob, err: Error, log: Logger): Promise<void> {
@@ -88,6 +95,7 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
       : { requestId: (data as PublishJob).result.requestId, functionId: (data as PublishJob).result.functionId };
     const result = { ...errorResult(base, err.message), workerId: deps.workerId };
     await publish(result, { log, signal: new AbortController().signal, bus: deps.bus });
+    announce(base.requestId);
     if (message?.callbackUrl) await deps.callbacks.enqueue(message.callbackUrl, result);
     await deps.runState.finish(base.requestId);
     await deps.runDirs.destroy(base.requestId);
@@ -122,6 +130,7 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
     publish: async (data, log, signal) => {
       const { result, callbackUrl } = data as PublishJob;
       const published = await publish(result, { log, signal, bus: deps.bus });
+      announce(result.requestId);
       // The stored result (a redelivered run cannot change it) is the one the callback gets;
       // jobId = requestId keeps a retried publish from calling back twice.
       if (callbackUrl) await deps.callbacks.enqueue(callbackUrl, published.result);
@@ -165,6 +174,9 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
 
   return {
     queues: Object.values(queues) as Queue[],
+    onPublished(listener) {
+      publishedListeners.push(listener);
+    },
     async enqueue(message) {
       await deps.runState.queued(message);
       await next('fetch-code', message.requestId, { message });

@@ -10,7 +10,7 @@ export function captureLogger() {
       cb();
     },
   });
-  return { log: pino({ level: 'debug' }, sink), lines };
+  return { log: pino({ level: "debug", timestamp: pino.stdTimeFunctions.epochTime }, sink), lines };
 }
 
 export const silentLogger = pino({ level: 'silent' });
