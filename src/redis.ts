@@ -6,9 +6,12 @@ import type { Logger } from './log.ts';
  * BullMQ requires for its blocking connections, never gives up on a command. Connection errors
  * are logged, at most once per outage, instead of surfacing as unhandled events.
  */
-export function connectRedis(url: string, name: string, log: Logger): Redis {
+export function connectRedis(url: string, name: string, log: Logger, options: { autoPipeline?: boolean } = {}): Redis {
   const redis = new Redis(url, {
     connectionName: name,
+    // Commands issued in the same tick leave in one write: fewer syscalls per run. Not for
+    // connections handed to BullMQ, whose workers duplicate them for blocking commands.
+    enableAutoPipelining: options.autoPipeline ?? false,
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(times * 200, 2000),

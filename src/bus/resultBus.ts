@@ -20,13 +20,22 @@ export interface ResultBusConfig {
   pollMs?: number;
 }
 
-// Atomic "first result wins": XADD only into an empty stream, so a redelivered message cannot
-// publish a second, different result. Returns 1 when added.
+// Atomic "first result wins", in one round trip: XADD only into an empty stream (so a redelivered
+// run cannot store a second, different result), EXPIRE, then PUBLISH whichever result is stored.
+// Returns { added (1|0), subscribers, stored JSON }.
 const PUBLISH_ONCE = `
-if redis.call('XLEN', KEYS[1]) > 0 then return 0 end
-redis.call('XADD', KEYS[1], '*', 'result', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1`;
+local added = 0
+local json = ARGV[1]
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if first then
+  for i = 1, #first[2], 2 do if first[2][i] == 'result' then json = first[2][i + 1] end end
+else
+  redis.call('XADD', KEYS[1], '*', 'result', json)
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  added = 1
+end
+local subscribers = redis.call('PUBLISH', KEYS[1], json)
+return { added, subscribers, json }`;
 
 function parseEntries(entries: [string, string[]][]): RunResult | null {
   const fields = entries[0]?.[1];
@@ -44,7 +53,12 @@ export function fromRedis(commands: Redis, subscriber: Redis | null, config: Res
   const key = (requestId: string) => `${config.prefix}${requestId}`;
   const waiters = new Map<string, Set<(r: RunResult) => void>>();
 
-  subscriber?.on('message', (channel: string, message: string) => {
+  // One pattern subscription for all results, made once: a read then costs one stream read, not a
+  // SUBSCRIBE/UNSUBSCRIBE pair. Every reader process receives every result's notice; it is small
+  // next to the run, and only waiters of that request parse it.
+  const subscribed = subscriber ? subscriber.psubscribe(`${config.prefix}*`) : null;
+  subscribed?.catch(() => undefined);
+  subscriber?.on('pmessage', (_pattern: string, channel: string, message: string) => {
     const set = waiters.get(channel);
     if (!set) return;
     const result = JSON.parse(message) as RunResult;
@@ -58,12 +72,8 @@ export function fromRedis(commands: Redis, subscriber: Redis | null, config: Res
 
   return {
     async publish(result) {
-      const k = key(result.requestId);
-      const json = JSON.stringify(result);
-      const added = (await commands.eval(PUBLISH_ONCE, 1, k, json, String(config.ttlSeconds))) as number;
-      const stored = added === 1 ? result : ((await peek(result.requestId)) ?? result);
-      const subscribers = await commands.publish(k, JSON.stringify(stored));
-      return { stored: added === 1, subscribers, result: stored };
+      const [added, subscribers, json] = (await commands.eval(PUBLISH_ONCE, 1, key(result.requestId), JSON.stringify(result), String(config.ttlSeconds))) as [number, number, string];
+      return { stored: added === 1, subscribers, result: added === 1 ? result : (JSON.parse(json) as RunResult) };
     },
 
     peek,
@@ -83,9 +93,9 @@ export function fromRedis(commands: Redis, subscriber: Redis | null, config: Res
       // is still on the stream, so it is never lost.
       const poll = setInterval(() => void peek(requestId).then((r) => r && wake(r), () => undefined), config.pollMs ?? 1000);
       try {
-        // Subscribe first, then read the stream from its start: a result published in between is
-        // seen by one or the other, and one published before we came is on the stream.
-        await subscriber.subscribe(channel);
+        // Subscribed first (once, above), then the stream read from its start: a result published
+        // in between is seen by one or the other, and one published before we came is on the stream.
+        await subscribed;
         const early = await peek(requestId);
         if (early) wake(early);
         return await done;
@@ -94,10 +104,7 @@ export function fromRedis(commands: Redis, subscriber: Redis | null, config: Res
         clearInterval(poll);
         signal?.removeEventListener('abort', onAbort);
         set.delete(wake);
-        if (set.size === 0) {
-          waiters.delete(channel);
-          await subscriber.unsubscribe(channel).catch(() => undefined);
-        }
+        if (set.size === 0) waiters.delete(channel);
       }
     },
 

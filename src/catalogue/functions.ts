@@ -95,7 +95,10 @@ redis.call('SET', KEYS[6], '1', 'EX', ARGV[2])
 return {reserved, versions}
 `;
 
+const VERSION_CACHE_SIZE = 1000;
+
 export function fromRedisFunctions(redis: Redis, config: { keyPrefix: string }): FunctionStore {
+  const versionCache = new Map<string, FunctionVersion>();
   const p = config.keyPrefix;
   const fnKey = (id: string) => `${p}:fn:${id}`;
   const versionsKey = (id: string) => `${p}:fn:${id}:versions`;
@@ -132,8 +135,17 @@ export function fromRedisFunctions(redis: Redis, config: { keyPrefix: string }):
     },
     get,
     async getVersion(functionId, version) {
+      // Versions never change once written (and function ids are never reused), so a found one is
+      // kept in memory: a run costs one Redis read fewer. Callers check the function itself first.
+      const cacheKey = `${functionId}@${version}`;
+      const hit = versionCache.get(cacheKey);
+      if (hit) return hit;
       const json = await redis.hget(versionsKey(functionId), String(version));
-      return json ? (JSON.parse(json) as FunctionVersion) : null;
+      if (!json) return null;
+      const found = JSON.parse(json) as FunctionVersion;
+      if (versionCache.size >= VERSION_CACHE_SIZE) versionCache.delete(versionCache.keys().next().value as string);
+      versionCache.set(cacheKey, found);
+      return found;
     },
     async versions(functionId) {
       const all = await redis.hvals(versionsKey(functionId));
@@ -149,6 +161,7 @@ export function fromRedisFunctions(redis: Redis, config: { keyPrefix: string }):
       return jsons.filter((j): j is string => j !== null).map((j) => JSON.parse(j) as FunctionMeta);
     },
     async delete(functionId) {
+      for (const k of [...versionCache.keys()]) if (k.startsWith(`${functionId}@`)) versionCache.delete(k);
       const keys = [fnKey(functionId), versionsKey(functionId), namesKey, indexKey, seqKey(functionId), tombstoneKey(functionId)];
       const found = (await redis.eval(DELETE_FUNCTION, keys.length, ...keys, functionId, String(TOMBSTONE_SECONDS))) as [string, string[]] | null;
       if (!found) return null;

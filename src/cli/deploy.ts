@@ -24,6 +24,7 @@ Options:
   --function-id ID     add a version to this function
   --memory-mb N        the function's memory limit (MB)
   --timeout-ms N       the function's time limit (ms)
+  --prewarm            have a worker ready a warm container now, so even the first run is warm
 
 Example:
   nanogrid deploy ./hello --runtime python --name hello`,
@@ -33,6 +34,7 @@ Example:
     'function-id': { type: 'string' },
     'memory-mb': { type: 'string' },
     'timeout-ms': { type: 'string' },
+    prewarm: { type: 'boolean' },
   },
   positionals: { names: ['DIR'], min: 1 },
   async run(args, ctx) {
@@ -64,6 +66,7 @@ Example:
     if (functionId !== undefined) form.set('functionId', functionId);
     if (memoryMb !== undefined) form.set('memoryMb', String(memoryMb));
     if (timeoutMs !== undefined) form.set('timeoutMs', String(timeoutMs));
+    if (args.values.prewarm === true) form.set('prewarm', 'true');
     form.set('file', new Blob([new Uint8Array(packed.zip)], { type: 'application/zip' }), 'function.zip');
     const { body } = await ctx.api.request<UploadAnswer>('POST', '/upload', { form });
 

@@ -16,6 +16,8 @@ export const runMessageSchema = z.object({
   enqueuedAt: z.string().optional(),
   /** Where the final result is POSTed (retried with backoff), besides the result stream. */
   callbackUrl: z.string().url().optional(),
+  /** Not a run: ready a warm container for this version (sent after an upload that asks for it). */
+  prewarm: z.boolean().optional(),
 });
 
 export type RunMessage = z.infer<typeof runMessageSchema> & { runtime: import('./runtimes.ts').RuntimeName };

@@ -22,7 +22,7 @@ export interface RunningController {
 /** Wires the controller from config: the only place on this side that chooses adapters. */
 export async function startController(config: Config, log: Logger): Promise<RunningController> {
   const redisUrl = config.redis.url || 'redis://127.0.0.1:6379';
-  const redis = connectRedis(redisUrl, 'controller', log);
+  const redis = connectRedis(redisUrl, 'controller', log, { autoPipeline: true });
   const subscriber = connectRedis(redisUrl, 'controller-sub', log);
   const s3 = createS3Client(config.aws);
   const sqs = createSqsClient(config.aws);

@@ -196,6 +196,19 @@ export function fromDocker(docker: Docker, config: DockerSandboxConfig, workspac
       }
     },
 
+    async prewarm(spec) {
+      const key = poolKey(spec);
+      if (config.pool.perKey === 0 || pool.hasIdle(key)) return false;
+      const c = await startContainer(spec, key);
+      pool.add(c);
+      if (!pool.mayKeep(c)) {
+        await retire(c);
+        return false;
+      }
+      pool.release(c);
+      return true;
+    },
+
     async ping() {
       await docker.ping();
     },

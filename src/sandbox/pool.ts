@@ -36,6 +36,11 @@ export class ContainerPool {
     return null;
   }
 
+  hasIdle(key: string): boolean {
+    for (const c of this.byKey.get(key) ?? []) if (!c.busy && c.alive) return true;
+    return false;
+  }
+
   /** Registers a new container, busy. */
   add(c: WarmContainer): void {
     c.busy = true;

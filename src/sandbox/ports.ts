@@ -49,6 +49,8 @@ export interface SandboxReport {
 /** Runs code in isolation. Throws on platform failure; the code's own failures are in the report. */
 export interface Sandbox {
   run(spec: SandboxSpec, signal: AbortSignal): Promise<SandboxReport>;
+  /** Readies an idle warm container for the spec's function version; false when none was added. */
+  prewarm(spec: SandboxSpec): Promise<boolean>;
   ping(): Promise<void>;
   /** Removes containers a previous instance of this worker left behind. */
   removeOrphans(): Promise<number>;

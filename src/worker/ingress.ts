@@ -18,6 +18,8 @@ export interface IngressDeps {
   concurrency: number;
   visibilityTimeoutSeconds: number;
   workerId: string;
+  /** Readies a warm container for a message that asks for it (best effort: failures are only logged). */
+  prewarm(message: RunMessage): Promise<boolean>;
 }
 
 export interface Ingress {
@@ -111,6 +113,14 @@ export function createIngress(deps: IngressDeps): Ingress {
       return poison(raw, err);
     }
     const log = deps.log.child({ requestId: message.requestId, functionId: message.functionId });
+    if (message.prewarm) {
+      // Best effort and not a run: nothing to wait for, so the message goes at once.
+      void deps.prewarm(message).then(
+        (added) => log.info({ version: message.version, added }, 'container pre-warmed'),
+        (err: Error) => log.warn({ err: err.message }, 'pre-warm failed'),
+      );
+      return raw;
+    }
     const known = tracked.get(message.requestId);
     if (known) {
       // The same run delivered again while it runs: one run, and both messages go when it ends.

@@ -11,6 +11,8 @@ import { createS3Client, fromS3Code, fromS3Outputs } from '../storage/s3.ts';
 import { createSqsClient, resolveQueueUrl, fromSqsDeadLetters } from '../queue/sqs.ts';
 import { fromDocker } from '../sandbox/docker.ts';
 import { startPipeline } from './pipeline.ts';
+import { fetchCode } from './stages/fetchCode.ts';
+import { sandboxSpec } from './stages/execute.ts';
 import { createIngress } from './ingress.ts';
 import { startHeartbeat } from '../bus/heartbeat.ts';
 import { createWorkspaces } from '../sandbox/workspace.ts';
@@ -37,8 +39,9 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const wlog = log.child({ workerId });
   const redisUrl = config.redis.url || 'redis://127.0.0.1:6379';
   const redis = connectRedis(redisUrl, `worker:${workerId}`, wlog);
+  const commands = connectRedis(redisUrl, `worker-cmd:${workerId}`, wlog, { autoPipeline: true });
   // The worker only writes results (and peeks at them): it needs no subscriber connection.
-  const bus = fromRedis(redis, null, config.results);
+  const bus = fromRedis(commands, null, config.results);
   const s3 = createS3Client(config.aws);
   const sqs = createSqsClient(config.aws);
   const queueUrl = await resolveQueueUrl(sqs, config.queue);
@@ -67,6 +70,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   // Output files of a run without a result belong to a job BullMQ will hand back to us.
   const sweptOutputs = await runDirs.sweep(async (requestId, ageMs) => ageMs < 24 * 3600_000 && !(await bus.peek(requestId).catch(() => null)));
   if (removed + sweptWorkspaces + sweptOutputs > 0) wlog.warn({ removed, sweptWorkspaces, sweptOutputs }, 'cleaned up after an earlier run of this worker');
+  const codeStore = fromS3Code(s3, config.storage);
   const cache = await createCodeCache({ dir: path.join(config.stateDir, 'cache', 'code'), maxBytes: config.worker.codeCacheBytes });
 
   const callbacks = await startCallbacks({
@@ -86,11 +90,11 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     keyPrefix: config.redis.keyPrefix,
     concurrency: config.worker.concurrency,
     log: wlog,
-    codeStore: fromS3Code(s3, config.storage),
+    codeStore,
     outputStore: fromS3Outputs(s3, config.storage),
     sandbox,
     bus,
-    runState: fromRedisRunState(redis, { keyPrefix: config.redis.keyPrefix, ttlSeconds: config.results.ttlSeconds }),
+    runState: fromRedisRunState(commands, { keyPrefix: config.redis.keyPrefix, ttlSeconds: config.results.ttlSeconds }),
     runDirs,
     callbacks,
     fetch: { packageLimits: config.packages, cache },
@@ -108,6 +112,10 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     concurrency: config.worker.concurrency,
     visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
     workerId,
+    async prewarm(message) {
+      const code = await fetchCode(message, { log: wlog, signal: new AbortController().signal, codeStore, cache, packageLimits: config.packages });
+      return sandbox.prewarm(sandboxSpec({ message, codePath: code.codePath, codeSha256: code.codeSha256, outputDir: '' }));
+    },
   });
   ingress.start();
   const stopBeat = startHeartbeat(redis, config.redis.keyPrefix, async () => {
@@ -131,6 +139,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       await callbacks.close();
       await bus.close();
       redis.disconnect();
+      commands.disconnect();
       s3.destroy();
       sqs.destroy();
       wlog.info('worker stopped');

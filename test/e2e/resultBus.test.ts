@@ -82,7 +82,12 @@ describe('the race that broke the first system', () => {
   let server: Server;
   let url: string;
   let published: { subscribers: number } | undefined;
+  let otherRedis: Service;
+  let deafSubscriber: Redis;
   before(async () => {
+    otherRedis = await startRedis(mkdtempSync(path.join(tmpdir(), 'ng-bus-deaf-')), silentLogger);
+    deafSubscriber = new Redis(otherRedis.url, { maxRetriesPerRequest: null });
+    connections.push(deafSubscriber);
     const redis = connect();
     const keyPrefix = `race${Date.now()}`;
     const functions = fromRedisFunctions(redis, { keyPrefix });
@@ -108,7 +113,9 @@ describe('the race that broke the first system', () => {
         },
         async ping() {},
       },
-      bus: fromRedis(redis, connect(), resultsConfig),
+      // The controller's Pub/Sub connection goes to a Redis where nothing is ever published (as when
+      // it subscribed late, or lost its subscription): only the stream can deliver the result.
+      bus: fromRedis(redis, deafSubscriber, resultsConfig),
       runState: fromRedisRunState(redis, { keyPrefix, ttlSeconds: 60 }),
       idempotency: fromRedisIdempotency(redis, { keyPrefix, ttlSeconds: 60 }),
       checks: { redis: async () => void (await redis.ping()), s3: () => fromS3Code(deadS3, { codeBucket: 'code' }).ping() },
@@ -118,12 +125,16 @@ describe('the race that broke the first system', () => {
     });
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    deafSubscriber.disconnect();
+    await otherRedis.stop();
+  });
 
   it('still returns the result to POST /run, from the stream', async () => {
     const res = await fetch(`${url}/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ functionId: 'fn-race', inputData: {} }) });
     assert.equal(res.status, 200);
-    assert.equal(published?.subscribers, 0, 'nobody listened when the result was published');
+    assert.equal(published?.subscribers, 0, 'nobody heard the result when it was published');
     const body = (await res.json()) as RunResult;
     assert.equal(body.stdout, 'published before anyone listened');
     assert.equal(body.status, 'SUCCESS');

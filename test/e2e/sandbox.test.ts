@@ -6,7 +6,10 @@ import { startTestStack, upload, run, leftoverContainers, type TestStack } from 
 
 const MB = 1024 * 1024;
 
-describe('the sandbox against hostile code (real Docker)', () => {
+// Every hostile case runs twice: in a new (cold) container, and in a pre-warmed one, so the
+// limits are shown to hold on warm containers too.
+for (const mode of ['cold', 'warm'] as const)
+describe(`the sandbox against hostile code (real Docker, ${mode} containers)`, () => {
   let stack: TestStack;
   let hello: string;
   const hostSecret = `/tmp/ng-host-secret-${randomBytes(4).toString('hex')}`;
@@ -35,13 +38,24 @@ describe('the sandbox against hostile code (real Docker)', () => {
   }
 
   let lastFunction = '';
-  async function runCode(files: Record<string, string>, runBody: Record<string, unknown> = {}, runtime = 'python') {
-    const up = await upload(stack.url, files, { runtime });
+  async function runCode(files: Record<string, string>, runBody: Record<string, unknown> = {}, uploadFields: Record<string, string> = {}) {
+    const up = await upload(stack.url, files, { runtime: 'python', ...uploadFields, ...(mode === 'warm' ? { prewarm: 'true' } : {}) });
     assert.equal(up.status, 201, JSON.stringify(up.body));
     lastFunction = up.body.functionId;
+    if (mode === 'warm') await prewarmed(up.body.functionId);
     const res = await run(stack.url, { functionId: up.body.functionId, inputData: {}, ...runBody });
     assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.coldStart, mode === 'cold', `the run was ${res.body.coldStart ? 'cold' : 'warm'}`);
     return res.body;
+  }
+
+  /** Waits for the worker's word that the function's container is ready. */
+  async function prewarmed(functionId: string) {
+    const deadline = Date.now() + 30_000;
+    while (!stack.lines.some((l) => l.functionId === functionId && l.msg === 'container pre-warmed' && l.added === true)) {
+      assert.ok(Date.now() < deadline, 'no pre-warmed container within 30 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   it('kills an infinite loop at its time limit: TIMEOUT, wall time within 500 ms of the limit', async () => {
@@ -53,7 +67,8 @@ describe('the sandbox against hostile code (real Docker)', () => {
   });
 
   it('reports a 1 GB allocation under 128 MB as OOM, from the kernel, not from exit 137', async () => {
-    const r = await runCode({ 'main.py': 'x = bytearray(1024 ** 3)\nprint("allocated")\n' }, { memoryMb: 128 });
+    // The limit is the function's (set at upload), so a pre-warmed container has it too.
+    const r = await runCode({ 'main.py': 'x = bytearray(1024 ** 3)\nprint("allocated")\n' }, {}, { memoryMb: '128' });
     assert.equal(r.status, 'OOM');
     assert.equal(r.stdout, '');
     assert.match(r.message ?? '', /128 MB memory limit/);

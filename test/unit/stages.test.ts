@@ -104,6 +104,9 @@ describe('execute', () => {
         return 0;
       },
       async close() {},
+      async prewarm() {
+        return false;
+      },
     };
     const out = await execute(
       { message: message({ runtime: 'cpp', memoryMb: 300, timeoutMs: 700 }), codePath: '/c.zip', codeSha256: 'ab', outputDir: '/o' },

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomUUID, createHash, randomBytes } from 'node:crypto';
 import type Router from '@koa/router';
 import { HttpError } from '../../errors.ts';
 import { isRuntimeName, unknownRuntimeMessage } from '../../contracts/runtimes.ts';
@@ -56,9 +56,25 @@ export function uploadRoutes(router: Router, deps: ControllerDeps): void {
       throw new HttpError(409, err.code, err.message);
     }
     deps.log.info({ functionId, version, runtime, sizeBytes: zip.length }, 'function version stored');
+    // Optional pre-warm: a worker readies a container for this version, so even the first run is warm.
+    const prewarm = ['true', '1', 'yes'].includes((form.fields.prewarm ?? '').toLowerCase());
+    if (prewarm) {
+      await deps.queue.send({
+        requestId: randomUUID(),
+        functionId,
+        version,
+        runtime,
+        s3Bucket: deps.codeBucket,
+        s3Key: codeKey,
+        sha256,
+        ...limits,
+        inputData: null,
+        prewarm: true,
+      });
+    }
     ctx.status = 201;
     ctx.set('Location', `/functions/${functionId}`);
-    ctx.body = { functionId, name: meta.name, codeBucket: deps.codeBucket, ...record };
+    ctx.body = { functionId, name: meta.name, codeBucket: deps.codeBucket, ...record, prewarm };
   });
 }
 

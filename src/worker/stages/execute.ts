@@ -1,7 +1,7 @@
 import type { RunMessage } from '../../contracts/runMessage.ts';
 import type { RunStatus } from '../../contracts/result.ts';
 import { RUNTIMES } from '../../contracts/runtimes.ts';
-import type { Sandbox, SandboxReport } from '../../sandbox/ports.ts';
+import type { Sandbox, SandboxReport, SandboxSpec } from '../../sandbox/ports.ts';
 import type { StageContext } from './types.ts';
 
 export interface ExecuteDeps extends StageContext {
@@ -28,30 +28,32 @@ export function statusOf(report: SandboxReport): RunStatus {
   return report.exitCode === 0 ? 'SUCCESS' : 'FAILED';
 }
 
-/** Runs the function once in the sandbox, under the run's limits. */
-export async function execute(input: ExecuteInput, deps: ExecuteDeps): Promise<ExecuteOutput> {
+/** What the sandbox needs to run this message's code (also used to pre-warm its container). */
+export function sandboxSpec(input: ExecuteInput): SandboxSpec {
   const { message } = input;
   const runtime = RUNTIMES[message.runtime];
-  const report = await deps.sandbox.run(
-    {
-      requestId: message.requestId,
-      functionId: message.functionId,
-      version: message.version,
-      runtime: message.runtime,
-      image: runtime.image,
-      codePath: input.codePath,
-      codeSha256: input.codeSha256,
-      command: runtime.command,
-      compile: runtime.compile,
-      compileOutput: runtime.compileOutput,
-      forkScript: runtime.forkScript,
-      input: message.inputData ?? null,
-      timeoutMs: message.timeoutMs,
-      memoryMb: message.memoryMb,
-      outputDir: input.outputDir,
-    },
-    deps.signal,
-  );
+  return {
+    requestId: message.requestId,
+    functionId: message.functionId,
+    version: message.version,
+    runtime: message.runtime,
+    image: runtime.image,
+    codePath: input.codePath,
+    codeSha256: input.codeSha256,
+    command: runtime.command,
+    compile: runtime.compile,
+    compileOutput: runtime.compileOutput,
+    forkScript: runtime.forkScript,
+    input: message.inputData ?? null,
+    timeoutMs: message.timeoutMs,
+    memoryMb: message.memoryMb,
+    outputDir: input.outputDir,
+  };
+}
+
+/** Runs the function once in the sandbox, under the run's limits. */
+export async function execute(input: ExecuteInput, deps: ExecuteDeps): Promise<ExecuteOutput> {
+  const report = await deps.sandbox.run(sandboxSpec(input), deps.signal);
   const status = statusOf(report);
   deps.log.info(
     { stage: 'execute', status, exitCode: report.exitCode, durationMillis: report.durationMillis, peakMemoryBytes: report.peakMemoryBytes, coldStart: report.coldStart },
