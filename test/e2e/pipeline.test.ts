@@ -66,6 +66,17 @@ describe('the pipeline end to end (real Redis, S3/SQS emulators, Docker)', () =>
     assert.equal((await leftoverContainers(stack.worker.workerId, fn.functionId)).length, 1);
   });
 
+  it('retires a warm container whose run changed files outside output/', async () => {
+    const { body: fn } = await upload(stack.url, { 'main.py': 'open("state.txt", "a").write("x")\nprint(len(open("state.txt").read()))\n' });
+    const first = await run(stack.url, { functionId: fn.functionId });
+    assert.equal(first.body.status, 'SUCCESS', first.body.stderr);
+    assert.equal(first.body.stdout, '1\n');
+    const second = await run(stack.url, { functionId: fn.functionId });
+    assert.equal(second.body.coldStart, true, 'a spoiled container is not reused');
+    assert.equal(second.body.stdout, '1\n', 'the next run starts from the uploaded code, not from what the last run left');
+    assert.ok(stack.lines.some((l) => l.requestId === first.body.requestId && l.msg === 'the run changed files outside output/; retiring its container'));
+  });
+
   it('passes inputData as JSON on stdin and in the file named by NANOGRID_INPUT', async () => {
     const code = [
       'import json, os, sys',
