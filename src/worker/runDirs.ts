@@ -1,9 +1,9 @@
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /** A run's output files on this worker, between execute and bind-outputs (they outlive a worker restart). */
 export interface RunDirs {
-  /** A fresh, empty directory for the run. */
+  /** The run's directory, emptied of anything an earlier attempt left (created on first write). */
   create(requestId: string): Promise<string>;
   find(requestId: string): Promise<string | null>;
   destroy(requestId: string): Promise<void>;
@@ -11,20 +11,30 @@ export interface RunDirs {
   sweep(keep: (requestId: string, ageMs: number) => Promise<boolean>): Promise<number>;
 }
 
+/** Removes a directory: one syscall in the usual cases (absent, or empty), a full walk only when needed. */
+async function remove(dir: string): Promise<void> {
+  try {
+    await rmdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export async function createRunDirs(root: string): Promise<RunDirs> {
   await mkdir(root, { recursive: true });
   const dir = (id: string) => path.join(root, id);
   return {
     async create(id) {
-      await rm(dir(id), { recursive: true, force: true });
-      await mkdir(dir(id), { recursive: true });
+      await remove(dir(id));
       return dir(id);
     },
     async find(id) {
       return (await stat(dir(id)).then((s) => s.isDirectory(), () => false)) ? dir(id) : null;
     },
     async destroy(id) {
-      await rm(dir(id), { recursive: true, force: true });
+      await remove(dir(id));
     },
     async sweep(keep) {
       let removed = 0;
