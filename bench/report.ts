@@ -65,7 +65,7 @@ export interface BenchResults {
   workerRssLoadMb: number | null;
   controllerRssIdleMb: number | null;
   controllerRssLoadMb: number | null;
-  samples: { dockerRunMs: number[]; coldRunMs: number[] };
+  samples: { dockerRunMs: number[]; coldRunMs: number[]; warmMs: number[] };
   /** Errors that stopped a whole phase (its figures are then null). */
   phaseErrors: { phase: string; message: string }[];
   targets: TargetCheck[];

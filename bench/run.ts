@@ -99,7 +99,7 @@ function emptyResults(settings: ReturnType<typeof parseSettings>, clockTicks: nu
     workerRssLoadMb: null,
     controllerRssIdleMb: null,
     controllerRssLoadMb: null,
-    samples: { dockerRunMs: [], coldRunMs: [] },
+    samples: { dockerRunMs: [], coldRunMs: [], warmMs: [] },
     phaseErrors: [],
     targets: [],
   };
@@ -163,6 +163,7 @@ async function measureWarmRuns(stack: BenchStack, request: RunRequest, runs: num
   const after = { controller: readCpuTicks(stack.controllerPid), worker: readCpuTicks(stack.workerPid) };
   const perRun = (ticks: number) => round((ticks * 1000) / clockTicks / runs, 2);
   r.warmRunCount = runs;
+  r.samples.warmMs = ms(latencies);
   r.warmP50Ms = round(percentile(latencies, 50));
   r.warmP95Ms = round(percentile(latencies, 95));
   r.warmP99Ms = round(percentile(latencies, 99));

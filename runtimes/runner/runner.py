@@ -169,6 +169,16 @@ def forked_python(env, script, code):
     try:
         threading._shutdown()  # wait for non-daemon threads, as a normal exit does
         atexit._run_exitfuncs()
+        # As interpreter shutdown would: drop the function's globals (and those of its own modules)
+        # so files it left open are flushed and closed before os._exit.
+        for name, module in list(sys.modules.items()):
+            if name == "__main__" or (getattr(module, "__file__", None) or "").startswith(WORKDIR + "/"):
+                try:
+                    module.__dict__.clear()
+                except Exception:
+                    pass
+        main.__dict__.clear()
+        gc.collect()
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:
@@ -428,6 +438,7 @@ class Runner:
         cpu_after = os.times()
         peak = memory_peak()
         report["peakMemoryBytes"] = max(0, (peak or 0) - base_memory) if peak is not None else None
+        report["baseMemoryBytes"] = base_memory
         report["cpuMillis"] = round(
             ((cpu_after.children_user - cpu_before.children_user) + (cpu_after.children_system - cpu_before.children_system)) * 1000
         )

@@ -1,6 +1,6 @@
-import { writeFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
-/** Where the engine keeps a container's memory cgroup, for the usual drivers on v1 and v2. */
+/** Where the engine keeps a container's peak-memory counter, for the usual drivers on v1 and v2. */
 function peakFiles(containerId: string): string[] {
   return [
     `/sys/fs/cgroup/memory/docker/${containerId}/memory.max_usage_in_bytes`,
@@ -10,13 +10,41 @@ function peakFiles(containerId: string): string[] {
   ];
 }
 
+/** Measures one run's peak memory from the host: reset before the run, read after it. */
+export interface PeakProbe {
+  /** The container's peak since the reset, in bytes; null when it cannot be read. */
+  read(): Promise<number | null>;
+  close(): Promise<void>;
+}
+
 /**
- * Resets the container's peak-memory counter before a warm run, so the run reports its own peak
- * rather than the container's all-time one. Returns false where the host does not allow it.
+ * Resets the container's peak-memory counter and keeps the file open. On cgroup v1 a write of 0
+ * resets max_usage_in_bytes for everyone; on v2 (Linux ≥ 6.12) a write to memory.peak resets it
+ * only for reads through the same open file — so the read goes through this handle too.
+ * Returns null where the host allows neither (e.g. the worker is not root).
  */
-export async function resetPeakMemory(containerId: string): Promise<boolean> {
+export async function openPeakProbe(containerId: string): Promise<PeakProbe | null> {
   for (const file of peakFiles(containerId)) {
-    if (await writeFile(file, '0').then(() => true, () => false)) return true;
+    let handle: FileHandle;
+    try {
+      handle = await open(file, 'r+');
+    } catch {
+      continue;
+    }
+    const reset = await handle.write('0', 0).then(() => true, () => false);
+    if (!reset) {
+      await handle.close();
+      continue;
+    }
+    return {
+      async read() {
+        const buffer = Buffer.alloc(64);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0).catch(() => ({ bytesRead: 0 }));
+        const value = Number.parseInt(buffer.subarray(0, bytesRead).toString().trim(), 10);
+        return Number.isFinite(value) ? value : null;
+      },
+      close: () => handle.close(),
+    };
   }
-  return false;
+  return null;
 }

@@ -27,6 +27,8 @@ export interface RunnerReport {
   compileMillis?: number;
   cpuMillis?: number;
   peakMemoryBytes?: number | null;
+  /** The container's memory use when the run began (the runner's own share), subtracted from the peak. */
+  baseMemoryBytes?: number;
   stdout?: string;
   stderr?: string;
   stdoutTruncated?: boolean;

@@ -7,7 +7,7 @@ import type { PackageLimits } from '../packages/inspect.ts';
 import { WarmContainer, ContainerGoneError, type RunnerReport } from './container.ts';
 import { ContainerPool, type PoolLimits } from './pool.ts';
 import { collectOutputs, type OutputLimits } from './outputs.ts';
-import { resetPeakMemory } from './cgroup.ts';
+import { openPeakProbe } from './cgroup.ts';
 import type { Workspaces } from './workspace.ts';
 import type { Logger } from '../log.ts';
 import { readFile } from 'node:fs/promises';
@@ -147,10 +147,10 @@ export function fromDocker(docker: Docker, config: DockerSandboxConfig, workspac
       if (!container) {
         container = await startContainer(spec, key);
         pool.add(container);
-      } else if (container.runs > 0) {
-        await resetPeakMemory(container.id);
       }
       const c = container;
+      // The container's own peak counter, reset now: the run's peak, not the container's all-time one.
+      const probe = await openPeakProbe(c.id);
       let report: RunnerReport;
       try {
         report = await c.run(
@@ -169,12 +169,16 @@ export function fromDocker(docker: Docker, config: DockerSandboxConfig, workspac
           spec.timeoutMs + BACKSTOP_MS,
           signal,
         );
+        const peak = await probe?.read();
+        if (typeof peak === 'number' && typeof report.baseMemoryBytes === 'number') report.peakMemoryBytes = Math.max(0, peak - report.baseMemoryBytes);
       } catch (err) {
         const oom = err instanceof ContainerGoneError && (await c.oomKilled());
         await retire(c);
         if (signal.aborted) throw new Error('run cancelled: the worker is shutting down', { cause: err });
         if (oom) return toReport({ exitCode: null, signal: 'SIGKILL', peakMemoryBytes: spec.memoryMb * 1024 * 1024 }, true, coldStart, { files: [], skipped: [] });
         throw err;
+      } finally {
+        await probe?.close();
       }
       try {
         if (report.runnerError) throw new Error(`the runner in ${spec.image} failed: ${report.runnerError}`);

@@ -77,6 +77,17 @@ describe('the pipeline end to end (real Redis, S3/SQS emulators, Docker)', () =>
     assert.ok(stack.lines.some((l) => l.requestId === first.body.requestId && l.msg === 'the run changed files outside output/; retiring its container'));
   });
 
+  it('reports each warm run\'s own peak memory, not the container\'s highest so far', async () => {
+    const code = 'import json, sys\nn = json.load(sys.stdin)["mb"]\nx = bytearray(n * 1024 * 1024)\nfor i in range(0, len(x), 4096):\n    x[i] = 1\nprint(n)\n';
+    const { body: fn } = await upload(stack.url, { 'main.py': code });
+    const heavy = await run(stack.url, { functionId: fn.functionId, inputData: { mb: 150 } });
+    assert.equal(heavy.body.status, 'SUCCESS', heavy.body.stderr);
+    assert.ok(heavy.body.peakMemoryBytes >= 150 * 1048576, `heavy peak ${heavy.body.peakMemoryMB} MB`);
+    const light = await run(stack.url, { functionId: fn.functionId, inputData: { mb: 1 } });
+    assert.equal(light.body.coldStart, false);
+    assert.ok(light.body.peakMemoryBytes < 40 * 1048576, `light peak ${light.body.peakMemoryMB} MB after a heavy run`);
+  });
+
   it('passes inputData as JSON on stdin and in the file named by NANOGRID_INPUT', async () => {
     const code = [
       'import json, os, sys',
