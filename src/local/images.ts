@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile, chown } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile, chown } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -101,7 +101,7 @@ async function ensureBase(docker: Docker, runtime: RuntimeName, suite: string, o
     await mkdir(path.join(rootfs, 'workspace'), { recursive: true });
     await chown(path.join(rootfs, 'workspace'), NOBODY, NOBODY);
     await run('tar', ['-C', rootfs, '--numeric-owner', '-cf', `${tarball}.partial`, '.'], log);
-    await run('mv', [`${tarball}.partial`, tarball], log);
+    await rename(`${tarball}.partial`, tarball);
     await rm(rootfs, { recursive: true, force: true });
     log.info({ runtime, seconds: Math.round((Date.now() - started) / 1000) }, 'root filesystem built');
   }

@@ -1,6 +1,6 @@
 import { Consumer } from 'sqs-consumer';
 import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
-import { runMessageSchema, type RunMessage } from '../contracts/runMessage.ts';
+import { parseRunMessage, type RunMessage } from '../contracts/runMessage.ts';
 import { errorResult } from '../contracts/result.ts';
 import type { ResultBus } from '../bus/resultBus.ts';
 import type { Logger } from '../log.ts';
@@ -108,7 +108,7 @@ export function createIngress(deps: IngressDeps): Ingress {
   async function handleMessage(raw: Message): Promise<Message | undefined> {
     let message: RunMessage;
     try {
-      message = runMessageSchema.parse(JSON.parse(raw.Body ?? '')) as RunMessage;
+      message = parseRunMessage(raw.Body ?? '');
     } catch (err) {
       return poison(raw, err);
     }
