@@ -1,19 +1,12 @@
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
+import type { SandboxSpec } from './ports.ts';
 
 /** One request to the runner (runtimes/runner/runner.py), one JSON line on its stdin. */
-export interface RunnerRequest {
-  requestId: string;
-  functionId: string;
-  command: readonly string[];
-  compile: readonly string[] | null;
-  compileOutput: string | null;
-  forkScript: string | null;
-  input: unknown;
-  timeoutMs: number;
+export type RunnerRequest = Pick<SandboxSpec, 'requestId' | 'functionId' | 'command' | 'compile' | 'compileOutput' | 'forkScript' | 'input' | 'timeoutMs'> & {
   stdoutCapBytes: number;
   stderrCapBytes: number;
-}
+};
 
 /** The runner's answer, one JSON line on its stdout. */
 export interface RunnerReport {
