@@ -84,8 +84,8 @@ export function runRoutes(router: Router, deps: ControllerDeps): void {
       return pending(ctx, earlier, deps.limits.publicUrl);
     }
     try {
-      await deps.runState.queued(message);
-      await deps.queue.send(message);
+      // Both before we answer (so GET /runs finds the run at once), but side by side: neither needs the other.
+      await Promise.all([deps.runState.queued(message), deps.queue.send(message)]);
     } catch (err) {
       if (scopedKey) await deps.idempotency.release(scopedKey, message.requestId).catch(() => undefined);
       throw err;
