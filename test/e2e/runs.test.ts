@@ -82,6 +82,21 @@ describe('async runs, look-up, events and idempotency', () => {
     assert.equal(queued.length, 1, 'queued once');
   });
 
+  it('refuses a malformed async flag and an oversized Idempotency-Key, queueing nothing', async () => {
+    const before = stack.lines.filter((l) => l.msg === 'run queued').length;
+    const badAsync = await run(stack.url, { functionId: slow, async: 'yes' });
+    assert.equal(badAsync.status, 400);
+    assert.equal(badAsync.body.error?.code, 'INVALID_ASYNC');
+    const longKey = await fetch(`${stack.url}/run`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(300) },
+      body: JSON.stringify({ functionId: slow }),
+    });
+    assert.equal(longKey.status, 400);
+    assert.equal(((await longKey.json()) as { error: { code: string } }).error.code, 'INVALID_IDEMPOTENCY_KEY');
+    assert.equal(stack.lines.filter((l) => l.msg === 'run queued').length, before);
+  });
+
   it('answers 202 with a Location when a sync run outlives the wait budget', async () => {
     const budgetStack = await startTestStack({ NANOGRID_CONTROLLER_WAIT_BUDGET_MS: '300' });
     try {
