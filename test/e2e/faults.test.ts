@@ -209,6 +209,24 @@ describe('results are never lost', () => {
     assert.equal(await (await fetch(result.outputFiles[0] ?? '')).text(), 'survived');
   });
 
+  it('publishes ERROR with the reason when S3 stays away past the last attempt: the caller never waits forever', async () => {
+    const code = 'import os\nos.makedirs("output", exist_ok=True)\nopen("output/lost.txt", "w").write("x")\n';
+    const { body: fn } = await upload(controller.url, { 'main.py': code });
+    const res = await run(controller.url, { functionId: fn.functionId, async: true });
+    const requestId = res.body.requestId;
+    await worker.waitForLine(ofRun(requestId, 'code ready'), 20_000);
+    await s3.close();
+    try {
+      const result = await finalResult(requestId, 60_000);
+      assert.equal(result.status, 'ERROR');
+      assert.match(result.message ?? '', /ECONNREFUSED|connect|socket|fetch/i, result.message);
+      const attempts = worker.lines.filter((l) => l.requestId === requestId && l.stage === 'bind-outputs' && l.msg === 'stage failed; will retry with backoff');
+      assert.equal(attempts.length, 4, 'retried with backoff before giving up (5 attempts)');
+    } finally {
+      await startS3();
+    }
+  });
+
   it('finishes runs in flight across a Redis restart', async () => {
     const { body: fn } = await upload(controller.url, { 'main.py': 'import time\ntime.sleep(1.5)\nprint("after the restart")\n' });
     const ids: string[] = [];
