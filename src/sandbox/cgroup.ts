@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 
 /** Where the engine keeps a container's peak-memory counter, for the usual drivers on v1 and v2. */
 function peakFiles(containerId: string): string[] {
@@ -13,37 +13,43 @@ function peakFiles(containerId: string): string[] {
 /** Measures one run's peak memory from the host: reset before the run, read after it. */
 export interface PeakProbe {
   /** The container's peak since the reset, in bytes; null when it cannot be read. */
-  read(): Promise<number | null>;
-  close(): Promise<void>;
+  read(): number | null;
+  close(): void;
 }
 
 /**
  * Resets the container's peak-memory counter and keeps the file open. On cgroup v1 a write of 0
  * resets max_usage_in_bytes for everyone; on v2 (Linux ≥ 6.12) a write to memory.peak resets it
- * only for reads through the same open file — so the read goes through this handle too.
+ * only for reads through the same open file — so the read goes through this descriptor too.
  * Returns null where the host allows neither (e.g. the worker is not root).
+ * Synchronous on purpose: four tiny kernel-file calls per run cost less than four thread-pool trips.
  */
-export async function openPeakProbe(containerId: string): Promise<PeakProbe | null> {
+export function openPeakProbe(containerId: string): PeakProbe | null {
   for (const file of peakFiles(containerId)) {
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await open(file, 'r+');
+      fd = openSync(file, 'r+');
     } catch {
       continue;
     }
-    const reset = await handle.write('0', 0).then(() => true, () => false);
-    if (!reset) {
-      await handle.close();
+    try {
+      writeSync(fd, '0', 0);
+    } catch {
+      closeSync(fd);
       continue;
     }
     return {
-      async read() {
-        const buffer = Buffer.alloc(64);
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0).catch(() => ({ bytesRead: 0 }));
-        const value = Number.parseInt(buffer.subarray(0, bytesRead).toString().trim(), 10);
-        return Number.isFinite(value) ? value : null;
+      read() {
+        try {
+          const buffer = Buffer.alloc(64);
+          const n = readSync(fd, buffer, 0, buffer.length, 0);
+          const value = Number.parseInt(buffer.subarray(0, n).toString().trim(), 10);
+          return Number.isFinite(value) ? value : null;
+        } catch {
+          return null;
+        }
       },
-      close: () => handle.close(),
+      close: () => closeSync(fd),
     };
   }
   return null;

@@ -150,7 +150,7 @@ export function fromDocker(docker: Docker, config: DockerSandboxConfig, workspac
       }
       const c = container;
       // The container's own peak counter, reset now: the run's peak, not the container's all-time one.
-      const probe = await openPeakProbe(c.id);
+      const probe = openPeakProbe(c.id);
       let report: RunnerReport;
       try {
         report = await c.run(
@@ -169,7 +169,7 @@ export function fromDocker(docker: Docker, config: DockerSandboxConfig, workspac
           spec.timeoutMs + BACKSTOP_MS,
           signal,
         );
-        const peak = await probe?.read();
+        const peak = probe?.read();
         if (typeof peak === 'number' && typeof report.baseMemoryBytes === 'number') report.peakMemoryBytes = Math.max(0, peak - report.baseMemoryBytes);
       } catch (err) {
         const oom = err instanceof ContainerGoneError && (await c.oomKilled());
@@ -178,7 +178,7 @@ export function fromDocker(docker: Docker, config: DockerSandboxConfig, workspac
         if (oom) return toReport({ exitCode: null, signal: 'SIGKILL', peakMemoryBytes: spec.memoryMb * 1024 * 1024 }, true, coldStart, { files: [], skipped: [] });
         throw err;
       } finally {
-        await probe?.close();
+        probe?.close();
       }
       try {
         if (report.runnerError) throw new Error(`the runner in ${spec.image} failed: ${report.runnerError}`);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -28,6 +29,8 @@ export async function createCodeCache(config: { dir: string; maxBytes: number })
   return {
     async get(sha256) {
       const p = file(sha256);
+      if (!existsSync(p)) return null;
+      // Touched as used, for the least-recently-used eviction.
       const now = new Date();
       return (await utimes(p, now, now).then(() => true, () => false)) ? p : null;
     },

@@ -1,5 +1,5 @@
 import { Queue, Worker, UnrecoverableError, type Job, type ConnectionOptions } from 'bullmq';
-import { access } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { RunMessage } from '../contracts/runMessage.ts';
 import { errorResult, type RunResult } from '../contracts/result.ts';
@@ -101,7 +101,7 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
     await deps.runDirs.destroy(base.requestId);
   }
 
-  const exists = (job: ExecuteJob) => access(job.codePath).then(() => true, () => false);
+  const exists = (job: ExecuteJob) => existsSync(job.codePath);
 
   const handlers: Record<StageName, (data: AnyJob, log: Logger, signal: AbortSignal) => Promise<void>> = {
     'fetch-code': async (data, log, signal) => {
@@ -112,7 +112,7 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
     execute: async (data, log, signal) => {
       const { message } = data as ExecuteJob;
       // A job handed back after a restart may find its cached code evicted: fetch it again.
-      const code = (await exists(data as ExecuteJob)) ? (data as ExecuteJob) : await fetchCode(message, { log, signal, codeStore: deps.codeStore, ...deps.fetch });
+      const code = exists(data as ExecuteJob) ? (data as ExecuteJob) : await fetchCode(message, { log, signal, codeStore: deps.codeStore, ...deps.fetch });
       // Fresh for every attempt: nothing of a failed attempt's output may be bound.
       const outputDir = await deps.runDirs.create(message.requestId);
       const executed = await execute({ message, codePath: code.codePath, codeSha256: code.codeSha256, outputDir }, { log, signal, sandbox: deps.sandbox });

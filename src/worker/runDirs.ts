@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -13,6 +14,8 @@ export interface RunDirs {
 
 /** Removes a directory: one syscall in the usual cases (absent, or empty), a full walk only when needed. */
 async function remove(dir: string): Promise<void> {
+  // Most runs write no output: the directory was never made. existsSync throws no error to build.
+  if (!existsSync(dir)) return;
   try {
     await rmdir(dir);
   } catch (err) {
