@@ -8,12 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { loadConfig, PROJECT_ROOT } from '../src/config/load.ts';
 import type { Logger } from '../src/log.ts';
-import { ensureDocker, startAwsEmulators, startRedis } from '../src/local/services.ts';
-import { ensureRuntimeImages } from '../src/local/images.ts';
 import { freePort, stopChild } from '../src/local/processes.ts';
-import { createS3Client, ensureBuckets } from '../src/storage/s3.ts';
-import { createSqsClient, resolveQueueUrl } from '../src/queue/sqs.ts';
-import { stackEnv } from '../src/local/stack.ts';
+import { stackEnv, startLocalServices } from '../src/local/stack.ts';
 import { waitReady } from './api.ts';
 
 /** Label put on the containers the benchmark itself runs (the `docker run` yardstick). */
@@ -73,7 +69,6 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   const tag = randomBytes(4).toString('hex');
   const workerId = `bench-${tag}`;
   const config = loadConfig({ ...process.env, NANOGRID_STATE_DIR: stateDir });
-  const buckets = [config.storage.codeBucket, config.storage.userDataBucket];
   const children: Record<'controller' | 'worker', ChildProcess | null> = { controller: null, worker: null };
   mkdirSync(options.logDir, { recursive: true });
   const logs = { controller: path.join(options.logDir, 'controller.log'), worker: path.join(options.logDir, 'worker.log') };
@@ -93,25 +88,11 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   };
 
   try {
-    const engine = await ensureDocker(config.worker.dockerSocket, stateDir, log);
-    docker = engine.docker;
-    stops.push({ what: 'the Docker engine', stop: engine.stop });
-    await ensureRuntimeImages(engine.docker, ['python'], { stateDir: path.join(PROJECT_ROOT, '.nanogrid') }, log);
-
-    // As src/local/stack.ts does, then handed to the children through its stackEnv().
-    const redis = await startRedis(stateDir, log);
-    stops.push({ what: 'redis-server', stop: redis.stop });
-    config.redis.url = redis.url;
-    const aws = await startAwsEmulators(stateDir, buckets, log);
-    stops.push({ what: 's3rver', stop: aws.s3.stop }, { what: 'fauxqs', stop: aws.sqs.stop });
-    config.aws = { ...config.aws, endpoint: aws.s3.url, sqsEndpoint: aws.sqs.url, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true };
-    const s3 = createS3Client(config.aws);
-    await ensureBuckets(s3, buckets);
-    s3.destroy();
-    const sqs = createSqsClient(config.aws);
-    config.queue.url = await resolveQueueUrl(sqs, config.queue, true);
-    config.queue.deadLetterUrl = await resolveQueueUrl(sqs, { ...config.queue, name: config.queue.deadLetterName, url: config.queue.deadLetterUrl }, true);
-    sqs.destroy();
+    // The embedded services exactly as `npm start` brings them up, handed to the children by stackEnv().
+    const services = await startLocalServices(config, log, { runtimes: ['python'], imageCacheDir: path.join(PROJECT_ROOT, '.nanogrid') });
+    docker = services.docker;
+    stops.push({ what: 'the embedded services', stop: services.stop });
+    Object.assign(config, services.config);
 
     const port = await freePort();
     const env: NodeJS.ProcessEnv = {
@@ -145,7 +126,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     const url = `http://${config.controller.host}:${port}`;
     await waitReady(url, 90_000, dead);
     if (worker.pid === undefined || controller.pid === undefined) throw new Error('a child process has no pid');
-    return { url, controllerPid: controller.pid, workerPid: worker.pid, workerId, tag, docker: engine.docker, logs, dead, stop: stopAll };
+    return { url, controllerPid: controller.pid, workerPid: worker.pid, workerId, tag, docker: services.docker, logs, dead, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

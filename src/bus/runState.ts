@@ -21,6 +21,12 @@ export interface RunStateStore {
   get(requestId: string): Promise<RunState | null>;
 }
 
+const QUEUED_ONCE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'QUEUED', 'requestId', ARGV[2], 'functionId', ARGV[3], 'version', ARGV[4], 'createdAt', ARGV[5], 'updatedAt', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1`;
+
 export function runStateKey(prefix: string, requestId: string): string {
   return `${prefix}:run:${requestId}`;
 }
@@ -30,15 +36,10 @@ export function fromRedisRunState(redis: Redis, config: { keyPrefix: string; ttl
   return {
     async queued(message) {
       const now = new Date().toISOString();
-      // HSETNX status: a redelivered message must not reset a run that is already further along.
-      // Plain commands, not MULTI: ioredis pipelines them anyway, and MULTI costs CPU on every run.
-      const k = key(message.requestId);
-      await Promise.all([
-        redis.hsetnx(k, 'status', 'QUEUED'),
-        redis.hsetnx(k, 'createdAt', now),
-        redis.hset(k, { requestId: message.requestId, functionId: message.functionId, version: String(message.version), updatedAt: now }),
-        redis.expire(k, config.ttlSeconds),
-      ]);
+      // One round trip, and a no-op when the run is already known: the controller writes it before
+      // sending, so the worker's call only matters for messages someone else sent, and a redelivered
+      // message must not reset a run that is further along.
+      await redis.eval(QUEUED_ONCE, 1, key(message.requestId), String(config.ttlSeconds), message.requestId, message.functionId, String(message.version), now);
     },
     async stage(requestId, stage) {
       // The key exists with its TTL (queued() set it), and HSET keeps the TTL.

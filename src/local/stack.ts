@@ -7,70 +7,92 @@ import { createS3Client, ensureBuckets } from '../storage/s3.ts';
 import { createSqsClient, resolveQueueUrl } from '../queue/sqs.ts';
 import { ensureDocker, startAwsEmulators, startRedis, type Service } from './services.ts';
 import { ensureRuntimeImages } from './images.ts';
+import type Docker from 'dockerode';
 
-export interface LocalStack {
+export interface LocalServices {
+  /** The configuration with the started services' addresses and the queues' URLs filled in. */
   config: Config;
-  controller: RunningController;
-  worker: RunningWorker | null;
+  docker: Docker;
   redisUrl: string;
   s3Url: string;
   sqsUrl: string;
+  /** Stops, in reverse order, only what was started. */
   stop(): Promise<void>;
+}
+
+export interface LocalStack extends LocalServices {
+  controller: RunningController;
+  worker: RunningWorker;
 }
 
 export interface LocalStackOptions {
   runtimes?: RuntimeName[];
   /** Where built root filesystems are cached; defaults to the state directory. */
   imageCacheDir?: string;
-  /** Start the worker in this process (default); false leaves it to the caller (e.g. a child process). */
-  worker?: boolean;
 }
 
 /**
- * The whole platform on one machine: Redis, S3 + SQS emulators, the Docker engine and runtime
- * images, one controller and one worker. Uses what the config points at (REDIS_URL, an AWS
- * endpoint) and starts the rest. Stops, in reverse order, only what it started.
+ * Creates the buckets and the run and dead-letter queues when missing, and writes the queues' URLs
+ * into `config` (local stacks; in AWS they are provisioned beforehand).
  */
-export async function startLocalStack(base: Config, log: Logger, options: LocalStackOptions = {}): Promise<LocalStack> {
+export async function provisionResources(config: Config): Promise<void> {
+  const s3 = createS3Client(config.aws);
+  await ensureBuckets(s3, [config.storage.codeBucket, config.storage.userDataBucket]);
+  s3.destroy();
+  const sqs = createSqsClient(config.aws);
+  config.queue.url = await resolveQueueUrl(sqs, config.queue, true);
+  config.queue.deadLetterUrl = await resolveQueueUrl(sqs, { ...config.queue, name: config.queue.deadLetterName, url: config.queue.deadLetterUrl }, true);
+  sqs.destroy();
+}
+
+/**
+ * What the platform runs on, on one machine: the Docker engine and runtime images, Redis, and the
+ * S3 + SQS emulators, with buckets and queues provisioned. Uses what the config points at
+ * (REDIS_URL, an AWS endpoint) and starts the rest.
+ */
+export async function startLocalServices(base: Config, log: Logger, options: LocalStackOptions = {}): Promise<LocalServices> {
   const stops: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((err: Error) => log.warn({ err }, 'stop failed'));
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((err: Error) => log.warn({ err }, 'stop failed'));
   };
   try {
     const config: Config = structuredClone(base);
-    const docker = await ensureDocker(config.worker.dockerSocket, config.stateDir, log);
-    stops.push(docker.stop);
-    await ensureRuntimeImages(docker.docker, options.runtimes ?? RUNTIME_NAMES, { stateDir: options.imageCacheDir ?? config.stateDir }, log);
-
+    const engine = await ensureDocker(config.worker.dockerSocket, config.stateDir, log);
+    stops.push(engine.stop);
+    await ensureRuntimeImages(engine.docker, options.runtimes ?? RUNTIME_NAMES, { stateDir: options.imageCacheDir ?? config.stateDir }, log);
     if (!config.redis.url) {
       const redis: Service = await startRedis(config.stateDir, log);
       stops.push(redis.stop);
       config.redis.url = redis.url;
     }
-    let s3Url = config.aws.endpoint;
-    let sqsUrl = config.aws.sqsEndpoint || config.aws.endpoint;
     if (!config.aws.endpoint) {
       const aws = await startAwsEmulators(config.stateDir, [config.storage.codeBucket, config.storage.userDataBucket], log);
       stops.push(aws.sqs.stop, aws.s3.stop);
       config.aws = { ...config.aws, endpoint: aws.s3.url, sqsEndpoint: aws.sqs.url, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', forcePathStyle: true };
-      s3Url = aws.s3.url;
-      sqsUrl = aws.sqs.url;
     }
-    const s3 = createS3Client(config.aws);
-    await ensureBuckets(s3, [config.storage.codeBucket, config.storage.userDataBucket]);
-    s3.destroy();
-    const sqs = createSqsClient(config.aws);
-    config.queue.url = await resolveQueueUrl(sqs, config.queue, true);
-    config.queue.deadLetterUrl = await resolveQueueUrl(sqs, { ...config.queue, name: config.queue.deadLetterName, url: config.queue.deadLetterUrl }, true);
-    sqs.destroy();
-
-    const worker = options.worker === false ? null : await startWorker(config, log.child({ component: 'worker' }));
-    if (worker) stops.push(() => worker.stop());
-    const controller = await startController(config, log.child({ component: 'controller' }));
-    stops.push(() => controller.stop());
-    return { config, controller, worker, redisUrl: config.redis.url, s3Url, sqsUrl, stop: stopAll };
+    await provisionResources(config);
+    return { config, docker: engine.docker, redisUrl: config.redis.url, s3Url: config.aws.endpoint, sqsUrl: config.aws.sqsEndpoint || config.aws.endpoint, stop };
   } catch (err) {
-    await stopAll();
+    await stop();
+    throw err;
+  }
+}
+
+/** The whole platform on one machine: the local services, one worker and one controller, in this process. */
+export async function startLocalStack(base: Config, log: Logger, options: LocalStackOptions = {}): Promise<LocalStack> {
+  const services = await startLocalServices(base, log, options);
+  const stops: (() => Promise<void>)[] = [services.stop];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((err: Error) => log.warn({ err }, 'stop failed'));
+  };
+  try {
+    const worker = await startWorker(services.config, log.child({ component: 'worker' }));
+    stops.push(() => worker.stop());
+    const controller = await startController(services.config, log.child({ component: 'controller' }));
+    stops.push(() => controller.stop());
+    return { ...services, controller, worker, stop };
+  } catch (err) {
+    await stop();
     throw err;
   }
 }

@@ -88,17 +88,23 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
 
   const messageOf = (data: AnyJob): RunMessage | null => ('message' in data ? data.message : null);
 
-  async function failRun(data: AnyJob, err: Error, log: Logger): Promise<void> {
-    const message = messageOf(data);
-    const base = message
-      ? { requestId: message.requestId, functionId: message.functionId, version: message.version }
-      : { requestId: (data as PublishJob).result.requestId, functionId: (data as PublishJob).result.functionId };
-    const result = { ...errorResult(base, err.message), workerId: deps.workerId };
-    await publish(result, { log, signal: new AbortController().signal, bus: deps.bus });
-    announce(base.requestId);
-    if (message?.callbackUrl) await deps.callbacks.enqueue(message.callbackUrl, result);
-    await deps.runState.finish(base.requestId);
-    await deps.runDirs.destroy(base.requestId);
+  /**
+   * The end of every run, finished or failed: the result on the stream (first one wins), the
+   * in-process notice to ingress, the callback with the stored result (jobId = requestId keeps a
+   * retried publish from calling back twice), the run state, and the run's output files gone.
+   */
+  async function settle(result: RunResult, callbackUrl: string | undefined, log: Logger, signal: AbortSignal): Promise<void> {
+    const published = await publish(result, { log, signal, bus: deps.bus });
+    announce(result.requestId);
+    if (callbackUrl) await deps.callbacks.enqueue(callbackUrl, published.result);
+    await deps.runState.finish(result.requestId);
+    await deps.runDirs.destroy(result.requestId);
+  }
+
+  /** A stage before publish failed for good: the run ends with an ERROR result that says why. */
+  async function failRun(message: RunMessage, err: Error, log: Logger): Promise<void> {
+    const base = { requestId: message.requestId, functionId: message.functionId, version: message.version };
+    await settle({ ...errorResult(base, err.message), workerId: deps.workerId }, message.callbackUrl, log, new AbortController().signal);
   }
 
   const exists = (job: ExecuteJob) => existsSync(job.codePath);
@@ -129,13 +135,7 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
     },
     publish: async (data, log, signal) => {
       const { result, callbackUrl } = data as PublishJob;
-      const published = await publish(result, { log, signal, bus: deps.bus });
-      announce(result.requestId);
-      // The stored result (a redelivered run cannot change it) is the one the callback gets;
-      // jobId = requestId keeps a retried publish from calling back twice.
-      if (callbackUrl) await deps.callbacks.enqueue(callbackUrl, published.result);
-      await deps.runState.finish(result.requestId);
-      await deps.runDirs.destroy(result.requestId);
+      await settle(result, callbackUrl, log, signal);
     },
   };
 
@@ -157,9 +157,9 @@ export async function startPipeline(deps: PipelineDeps): Promise<Pipeline> {
           const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
           // The code's own failures never get here (they are results); this is the platform failing.
           // A publish that keeps failing stays failed in its queue: the SQS message is then redelivered.
-          if (stage !== 'publish' && (isPermanent(error) || lastAttempt)) {
+          if (message && stage !== 'publish' && (isPermanent(error) || lastAttempt)) {
             log.error({ err: error, permanent: isPermanent(error) }, 'stage failed for good; publishing an ERROR result');
-            await failRun(job.data, error, log);
+            await failRun(message, error, log);
             throw new UnrecoverableError(error.message);
           }
           log.warn({ err: error }, 'stage failed; will retry with backoff');

@@ -14,9 +14,8 @@ import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startRedis, type Service } from '../../src/local/services.ts';
 import { freePort } from '../../src/local/processes.ts';
-import { stackEnv } from '../../src/local/stack.ts';
-import { createS3Client, ensureBuckets } from '../../src/storage/s3.ts';
-import { createSqsClient, resolveQueueUrl } from '../../src/queue/sqs.ts';
+import { provisionResources, stackEnv } from '../../src/local/stack.ts';
+import { createSqsClient } from '../../src/queue/sqs.ts';
 import { startController, type RunningController } from '../../src/controller/main.ts';
 import { fromRedis, type ResultBus } from '../../src/bus/resultBus.ts';
 import type { RunResult } from '../../src/contracts/result.ts';
@@ -90,13 +89,7 @@ describe('results are never lost', () => {
       NANOGRID_CONTROLLER_PORT: '0',
       NANOGRID_CONTROLLER_WAIT_BUDGET_MS: '1000',
     });
-    const s3Client = createS3Client(config.aws);
-    await ensureBuckets(s3Client, [config.storage.codeBucket, config.storage.userDataBucket]);
-    s3Client.destroy();
-    const sqs = createSqsClient(config.aws);
-    config.queue.url = await resolveQueueUrl(sqs, config.queue, true);
-    config.queue.deadLetterUrl = await resolveQueueUrl(sqs, { ...config.queue, name: config.queue.deadLetterName, url: '' }, true);
-    sqs.destroy();
+    await provisionResources(config);
     probe = new Redis(redis.url, { maxRetriesPerRequest: null });
     probeSub = new Redis(redis.url, { maxRetriesPerRequest: null });
     // The Redis restart test drops these connections on purpose; they reconnect by themselves.

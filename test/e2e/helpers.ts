@@ -6,13 +6,11 @@ import Docker from 'dockerode';
 import { pino } from 'pino';
 import { loadConfig, PROJECT_ROOT } from '../../src/config/load.ts';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.ts';
-import type { RunningWorker } from '../../src/worker/main.ts';
 import type { RunResult } from '../../src/contracts/result.ts';
 import { makeZip } from '../helpers/zip.ts';
 import { captureLogger } from '../fakes/log.ts';
 
 export interface TestStack extends LocalStack {
-  worker: RunningWorker;
   url: string;
   lines: Record<string, unknown>[];
   dispose(): Promise<void>;
@@ -40,10 +38,8 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
   // Keep the lines for assertions; echo them only when asked (NANOGRID_TEST_LOGS=1).
   const log = process.env.NANOGRID_TEST_LOGS ? pino({ level: 'debug' }, pino.multistream([{ stream: process.stderr }])) : capture.log;
   const stack = await startLocalStack(config, log, { imageCacheDir: path.join(PROJECT_ROOT, '.nanogrid') });
-  if (!stack.worker) throw new Error('the test stack starts its worker in-process');
   return {
     ...stack,
-    worker: stack.worker,
     url: stack.controller.url,
     lines: capture.lines,
     async dispose() {
